@@ -1,0 +1,190 @@
+"""Why a cache entry cannot be used: one classifier for the hook and for ``verify``.
+
+The functions here are pure: they get the exact bytes of a metadata file (and, when known, the
+headers of the request that asked for it and the size of its body file) and return a ``Verdict``.
+They repeat the checks of CacheControl's ``Serializer.loads`` (every version pip vendored since
+21.3) so that the guard can tell apart what made pip skip or choke on an entry:
+
+- ``corrupt``: the file cannot be a cache entry (empty, no ``cc=`` prefix, undecodable or truncated
+  msgpack, a document of the wrong shape, which makes pip raise on every run);
+- ``stale-format``: a well-formed ``cc=N`` prefix of another serializer version;
+- ``vary-mismatch``: a valid entry recorded for other request headers (not damage);
+- ``body-mismatch``: a valid entry whose separate body file has another size than its headers say.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
+
+Kind = Literal["ok", "corrupt", "stale-format", "vary-mismatch", "body-mismatch"]
+
+# Kinds that prove the files useless: the guard deletes them. A Vary mismatch is a valid entry.
+DAMAGE_KINDS: frozenset[str] = frozenset({"corrupt", "stale-format", "body-mismatch"})
+
+# The version CacheControl has written since 0.12 (pip 10 onwards): b"cc=4," + msgpack.
+CURRENT_FORMAT = b"4"
+
+# Keys of the stored "response" mapping. CacheControl passes them as keyword arguments to urllib3's
+# HTTPResponse, so any other key makes pip raise. "strict" was written by older CacheControl
+# (urllib3 1.x) and is discarded on load.
+_REQUIRED_RESPONSE_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "body": bytes,
+    "headers": dict,
+    "status": int,
+    "version": int,
+    "reason": str,
+    "decode_content": bool,
+}
+_OPTIONAL_RESPONSE_FIELDS = frozenset({"strict"})
+_TOP_LEVEL_FIELDS = frozenset({"response", "vary"})
+_VERSION = re.compile(rb"cc=([0-9]+)\Z")
+
+Unpack = Callable[[bytes], Any]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What is wrong with one entry, in words a user can act on."""
+
+    kind: Kind
+    reason: str
+
+    @property
+    def is_damage(self) -> bool:
+        """True when the entry's files are useless and may be deleted."""
+        return self.kind in DAMAGE_KINDS
+
+
+OK = Verdict("ok", "valid entry")
+
+
+def diagnose(
+    data: bytes,
+    unpack: Unpack,
+    request_headers: Mapping[str, str] | None = None,
+    body_size: int | None = None,
+) -> Verdict:
+    """Classify the metadata bytes of one entry.
+
+    ``unpack`` is the msgpack decoder of the CacheControl copy that reads the cache (inside pip,
+    pip's vendored msgpack), called as ``unpack(payload)``. ``request_headers`` enables the Vary
+    check (the hook knows the request; a whole-cache scan does not). ``body_size`` is the size of
+    the separate ``.body`` file, if the entry has one.
+    """
+    format_verdict, payload = _split_format(data)
+    if format_verdict is not None:
+        return format_verdict
+    try:
+        document = unpack(payload)
+    except Exception as exc:  # msgpack raises ValueError subclasses, TypeError for bad keys
+        return Verdict("corrupt", f"metadata is not valid msgpack ({_describe(exc)})")
+    shape_problem = _shape_problem(document)
+    if shape_problem is not None:
+        return Verdict("corrupt", f"metadata has the wrong shape: {shape_problem}")
+    if request_headers is not None:
+        vary_problem = _vary_problem(document.get("vary") or {}, request_headers)
+        if vary_problem is not None:
+            return Verdict("vary-mismatch", vary_problem)
+    if body_size is not None:
+        body_problem = body_size_problem(document["response"]["headers"], body_size)
+        if body_problem is not None:
+            return Verdict("body-mismatch", body_problem)
+    return OK
+
+
+def _split_format(data: bytes) -> tuple[Verdict | None, bytes]:
+    """Check the ``cc=N,`` prefix; return a verdict if it already decides, else the payload."""
+    if not data:
+        return Verdict("corrupt", "metadata file is empty"), b""
+    if not data.startswith(b"cc="):
+        return Verdict("corrupt", "metadata has no cc= format prefix (overwritten or garbage)"), b""
+    version, comma, payload = data.partition(b",")
+    if not comma:
+        return Verdict("corrupt", "metadata is truncated inside its format prefix"), b""
+    match = _VERSION.match(version)
+    if match is None:
+        return Verdict("corrupt", "metadata has a malformed format prefix"), b""
+    if match.group(1) != CURRENT_FORMAT:
+        number = match.group(1).decode("ascii")
+        return (
+            Verdict("stale-format", f"format cc={number} (written by an old pip or another tool)"),
+            b"",
+        )
+    return None, payload
+
+
+def _shape_problem(document: Any) -> str | None:
+    """Name the first way the decoded document differs from what CacheControl stores."""
+    if not isinstance(document, dict):
+        return f"a {type(document).__name__} instead of a mapping"
+    unexpected = set(document) - _TOP_LEVEL_FIELDS
+    if unexpected:
+        return f"unexpected field {_first(unexpected)!r}"
+    response = document.get("response")
+    if not isinstance(response, dict):
+        return "no response mapping"
+    for field, expected_type in _REQUIRED_RESPONSE_FIELDS.items():
+        if field not in response:
+            return f"response lacks {field!r}"
+        if not isinstance(response[field], expected_type):
+            return f"response {field!r} is a {type(response[field]).__name__}"
+    unexpected = set(response) - set(_REQUIRED_RESPONSE_FIELDS) - _OPTIONAL_RESPONSE_FIELDS
+    if unexpected:
+        return f"response has unexpected field {_first(unexpected)!r}"
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in response["headers"].items()):
+        return "response headers are not all text"
+    vary = document.get("vary", {})
+    if vary is None:
+        return None
+    if not isinstance(vary, dict):
+        return f"vary is a {type(vary).__name__}"
+    if not all(isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in vary.items()):
+        return "vary headers are not all text"
+    return None
+
+
+def _vary_problem(vary: Mapping[str, str | None], request_headers: Mapping[str, str]) -> str | None:
+    """Repeat CacheControl's Vary check; name only header names (their values may be secrets)."""
+    if "*" in vary:
+        return "stored with 'Vary: *', which never matches a request"
+    lowered = {name.lower(): value for name, value in request_headers.items()}
+    differing = [name for name, value in vary.items() if lowered.get(name.lower()) != value]
+    if differing:
+        names = ", ".join(sorted(differing))
+        return f"valid entry stored for another value of the request header(s) {names}"
+    return None
+
+
+def body_size_problem(headers: Mapping[str, str], body_size: int) -> str | None:
+    """Compare a body file's size with the cached ``Content-Length``; None if they agree or if
+    the headers give no usable length (then nothing can be proven)."""
+    declared = _content_length(headers)
+    if declared is None or declared == body_size:
+        return None
+    return f"body file holds {body_size} bytes, its headers promise {declared}"
+
+
+def _content_length(headers: Mapping[str, str]) -> int | None:
+    """The declared length of the stored body, or None when it cannot be trusted to be one.
+
+    CacheControl stores the body as it came off the wire, so Content-Length should match even for
+    a compressed body; we still only trust it for identity encoding (what pip asks for when it
+    downloads files), so that a proxy's odd headers can never get a good entry deleted."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    encoding = lowered.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        return None
+    raw = lowered.get("content-length", "").strip()
+    return int(raw) if raw.isdigit() else None
+
+
+def _first(names: set[Any]) -> Any:
+    return sorted(names, key=repr)[0]
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

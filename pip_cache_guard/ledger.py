@@ -1,0 +1,56 @@
+"""The incidents of this process: one event per cache entry, however often pip loads it.
+
+pip 23.3+ loads a damaged entry twice per download (lookup, then conditional headers), and pip's
+build steps may hit it again; users want it counted once. Thread-safe, because pip downloads from
+worker threads in some commands.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Event:
+    """One cache entry the guard handled. ``url`` is already redacted."""
+
+    url: str
+    cache_file: str
+    kind: str
+    reason: str
+    action: str
+    bytes: int
+
+
+class Ledger:
+    """Events of this process, in the order first seen, keyed by (cache directory, URL)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: dict[tuple[str, str], Event] = {}
+        self.cache_dir: str | None = None
+
+    def seen(self, cache_dir: str, url: str) -> bool:
+        with self._lock:
+            return (cache_dir, url) in self._events
+
+    def record(self, cache_dir: str, url: str, event: Event) -> bool:
+        """Keep ``event`` unless this entry already has one; True if it was kept."""
+        with self._lock:
+            if self.cache_dir is None:
+                self.cache_dir = cache_dir
+            if (cache_dir, url) in self._events:
+                return False
+            self._events[(cache_dir, url)] = event
+            return True
+
+    def note_cache_dir(self, cache_dir: str) -> None:
+        """Remember the first cache directory the guard watched (for the report)."""
+        with self._lock:
+            if self.cache_dir is None:
+                self.cache_dir = cache_dir
+
+    def events(self) -> list[Event]:
+        with self._lock:
+            return list(self._events.values())

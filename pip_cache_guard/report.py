@@ -1,0 +1,210 @@
+"""What the guard tells people and scripts: the exit summary, the JSON report, URL redaction.
+
+Index URLs often carry tokens (``https://user:token@host/...``, signed query strings), so every URL
+passes through ``redact_url`` before it is printed or stored anywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pip_cache_guard import __version__
+from pip_cache_guard.diagnose import DAMAGE_KINDS
+from pip_cache_guard.ledger import Event
+
+SCHEMA_VERSION = 1
+PREFIX = "pip-cache-guard:"
+FILES_SHOWN = 5
+_USERINFO = re.compile(r"//[^/?#@]*@")
+
+
+def redact_url(url: str) -> str:
+    """Hide credentials: the user-info part and every query value."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            netloc = "***@" + netloc.rpartition("@")[2]
+        query = "&".join(
+            f"{field.partition('=')[0]}=***" if "=" in field else field
+            for field in parts.query.split("&")
+        )
+        return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    except ValueError:  # not a URL we can parse: still never leak a user-info part
+        return _USERINFO.sub("//***@", url.split("?", 1)[0])
+
+
+def url_file_name(url: str) -> str:
+    """The last path segment of a (redacted) URL: the wheel's name, or ``name/`` for index pages."""
+    path = urlsplit(url).path
+    name = path.rstrip("/").rpartition("/")[2]
+    if not name:
+        return url
+    return name + "/" if path.endswith("/") else name
+
+
+def format_size(size: int) -> str:
+    """Sizes the way pip prints them (decimal units)."""
+    if size < 1000:
+        return f"{size} bytes"
+    for unit in ("kB", "MB", "GB"):
+        size_in_unit = size / 1000
+        if size_in_unit < 1000 or unit == "GB":
+            return f"{size_in_unit:.1f} {unit}"
+        size = int(size_in_unit)
+    return f"{size} bytes"  # unreachable, keeps mypy sure of the return
+
+
+def verbosity(argv: Sequence[str], environ: Mapping[str, str]) -> int:
+    """pip's verbosity (``-v`` minus ``-q``) from its command line and environment."""
+    level = _env_count(environ.get("PIP_VERBOSE")) - _env_count(environ.get("PIP_QUIET"))
+    for arg in argv:
+        if arg == "--":
+            break
+        if arg == "--verbose":
+            level += 1
+        elif arg == "--quiet":
+            level -= 1
+        elif len(arg) > 1 and arg[0] == "-" and arg[1] != "-" and set(arg[1:]) <= {"v", "q"}:
+            level += arg.count("v") - arg.count("q")
+    return level
+
+
+def _env_count(value: str | None) -> int:
+    if value is None:
+        return 0
+    value = value.strip().lower()
+    if value in ("y", "yes", "t", "true", "on"):
+        return 1
+    return int(value) if value.isdigit() else 0
+
+
+def _plural(count: int, singular: str, plural: str) -> str:
+    return f"{count} {singular if count == 1 else plural}"
+
+
+def summary(
+    events: Sequence[Event],
+    cache_dir: str | None,
+    level: int = 0,
+    extra_advice: Iterable[str] = (),
+) -> str:
+    """The exit summary: first line starts with ``pip-cache-guard:``; "" when nothing happened.
+
+    ``level`` is pip's verbosity: -1 keeps only the first line, 1 and more add per-entry detail.
+    """
+    if not events:
+        return ""
+    damaged = [event for event in events if event.kind in DAMAGE_KINDS]
+    skipped = [event for event in events if event.kind not in DAMAGE_KINDS]
+    lines = [f"{PREFIX} {_headline(damaged, skipped)}"]
+    if level < 0:
+        return lines[0] + "\n"
+    if cache_dir:
+        lines.append(f"  cache: {cache_dir}")
+    shown = events if level > 0 else events[:FILES_SHOWN]
+    for event in shown:
+        lines.append(f"  - {url_file_name(event.url)}: {event.kind}, {event.action}")
+        if level > 0:
+            lines.append(f"      url: {event.url}")
+            lines.append(f"      file: {event.cache_file} ({format_size(event.bytes)})")
+            lines.append(f"      why: {event.reason}")
+    if len(events) > len(shown):
+        lines.append(f"  - and {len(events) - len(shown)} more")
+    lines.extend(f"  {advice}" for advice in _advice(damaged, skipped))
+    lines.extend(f"  {advice}" for advice in extra_advice)
+    return "\n".join(lines) + "\n"
+
+
+def _headline(damaged: Sequence[Event], skipped: Sequence[Event]) -> str:
+    parts = []
+    if damaged:
+        kinds = Counter(event.kind for event in damaged)
+        actions = Counter(event.action for event in damaged)
+        freed = sum(event.bytes for event in damaged if event.action == "deleted")
+        kind_text = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+        done = [f"{actions['deleted']} deleted ({format_size(freed)} freed)"]
+        if actions["delete-failed"]:
+            done.append(f"{actions['delete-failed']} could not be deleted")
+        if actions["kept"]:
+            done.append(f"{actions['kept']} left alone")
+        entries = _plural(len(damaged), "damaged cache entry", "damaged cache entries")
+        parts.append(f"{entries} ({kind_text}): {', '.join(done)}")
+    if skipped:
+        entries = _plural(len(skipped), "valid cache entry", "valid cache entries")
+        parts.append(f"{entries} skipped by pip for a Vary mismatch (not damaged, kept)")
+    return "; ".join(parts)
+
+
+def _advice(damaged: Sequence[Event], skipped: Sequence[Event]) -> list[str]:
+    advice = []
+    if any(event.action == "deleted" for event in damaged):
+        advice.append("pip fetches deleted entries afresh; nothing else in the cache was touched.")
+    if any(event.action != "deleted" for event in damaged):
+        advice.append(
+            "Some damaged files were left in place (see above): if the cache is read-only or "
+            "shared, remove them by hand or run `pip cache purge`."
+        )
+    if damaged:
+        advice.append(
+            "Damage that comes back points at a full disk or a failing filesystem: "
+            "check free space and the disk's health."
+        )
+    if skipped:
+        advice.append(
+            "A Vary mismatch is not damage: it happens when interpreters with different HTTP "
+            "libraries share one cache and overwrite each other's entries."
+        )
+    return advice
+
+
+def document(
+    events: Sequence[Event], cache_dir: str | None, pip_version: str | None
+) -> dict[str, Any]:
+    """The JSON report, schema 1 (see README.md)."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "tool_version": __version__,
+        "pip_version": pip_version,
+        "cache_dir": cache_dir,
+        "events": [
+            {
+                "url": event.url,
+                "cache_file": event.cache_file,
+                "kind": event.kind,
+                "reason": event.reason,
+                "action": event.action,
+                "bytes": event.bytes,
+            }
+            for event in events
+        ],
+        "deleted": sum(1 for event in events if event.action == "deleted"),
+        "bytes_freed": sum(event.bytes for event in events if event.action == "deleted"),
+    }
+
+
+def write_json_atomically(path: str, data: Mapping[str, Any]) -> None:
+    """Write ``data`` so that readers see the old file or the whole new one, never a part."""
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory
+    )
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(data, stream, indent=2)
+            stream.write("\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
