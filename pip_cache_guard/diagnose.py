@@ -27,9 +27,10 @@ DAMAGE_KINDS: frozenset[str] = frozenset({"corrupt", "stale-format", "body-misma
 # The version CacheControl has written since 0.12 (pip 10 onwards): b"cc=4," + msgpack.
 CURRENT_FORMAT = b"4"
 
-# Keys of the stored "response" mapping. CacheControl passes them as keyword arguments to urllib3's
-# HTTPResponse, so any other key makes pip raise. "strict" was written by older CacheControl
-# (urllib3 1.x) and is discarded on load.
+# The document every CacheControl since 0.12 writes: {"response": {...}, "vary": {...}}. The fields
+# of "response" become keyword arguments of urllib3's HTTPResponse, so another key makes pip raise;
+# "strict" was written by older CacheControl (urllib3 1.x) and is discarded on load. Top-level keys
+# other than these two are ignored by the loader, and so here.
 _REQUIRED_RESPONSE_FIELDS: dict[str, type | tuple[type, ...]] = {
     "body": bytes,
     "headers": dict,
@@ -39,7 +40,6 @@ _REQUIRED_RESPONSE_FIELDS: dict[str, type | tuple[type, ...]] = {
     "decode_content": bool,
 }
 _OPTIONAL_RESPONSE_FIELDS = frozenset({"strict"})
-_TOP_LEVEL_FIELDS = frozenset({"response", "vary"})
 _VERSION = re.compile(rb"cc=([0-9]+)\Z")
 
 Unpack = Callable[[bytes], Any]
@@ -85,7 +85,7 @@ def diagnose(
     if shape_problem is not None:
         return Verdict("corrupt", f"metadata has the wrong shape: {shape_problem}")
     if request_headers is not None:
-        vary_problem = _vary_problem(document.get("vary") or {}, request_headers)
+        vary_problem = _vary_problem(document.get("vary", {}), request_headers)
         if vary_problem is not None:
             return Verdict("vary-mismatch", vary_problem)
     if body_size is not None:
@@ -120,9 +120,6 @@ def _shape_problem(document: Any) -> str | None:
     """Name the first way the decoded document differs from what CacheControl stores."""
     if not isinstance(document, dict):
         return f"a {type(document).__name__} instead of a mapping"
-    unexpected = set(document) - _TOP_LEVEL_FIELDS
-    if unexpected:
-        return f"unexpected field {_first(unexpected)!r}"
     response = document.get("response")
     if not isinstance(response, dict):
         return "no response mapping"
@@ -137,8 +134,6 @@ def _shape_problem(document: Any) -> str | None:
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in response["headers"].items()):
         return "response headers are not all text"
     vary = document.get("vary", {})
-    if vary is None:
-        return None
     if not isinstance(vary, dict):
         return f"vary is a {type(vary).__name__}"
     if not all(isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in vary.items()):

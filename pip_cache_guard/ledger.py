@@ -31,10 +31,6 @@ class Ledger:
         self._events: dict[tuple[str, str], Event] = {}
         self.cache_dir: str | None = None
 
-    def seen(self, cache_dir: str, url: str) -> bool:
-        with self._lock:
-            return (cache_dir, url) in self._events
-
     def record(self, cache_dir: str, url: str, event: Event) -> bool:
         """Keep ``event`` unless this entry already has one; True if it was kept."""
         with self._lock:

@@ -1,0 +1,164 @@
+"""The summary, the JSON report and redaction, as pure functions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pip_cache_guard.ledger import Event, Ledger
+from pip_cache_guard.report import (
+    document,
+    redact_url,
+    summary,
+    url_file_name,
+    verbosity,
+    write_json_atomically,
+)
+
+
+def _event(name: str, kind: str = "corrupt", action: str = "deleted", size: int = 1000) -> Event:
+    return Event(
+        url=f"https://***@pkgs.example/files/{name}",
+        cache_file=f"/cache/http-v2/a/b/c/d/e/{name}-hash",
+        kind=kind,
+        reason="metadata file is empty",
+        action=action,
+        bytes=size,
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://user:tok@host/simple/x/", "https://***@host/simple/x/"),
+        ("https://__token__@host:8443/f.whl", "https://***@host:8443/f.whl"),
+        (
+            "https://host/f.whl?X-Amz-Signature=abc&v=1",
+            "https://host/f.whl?X-Amz-Signature=***&v=***",
+        ),
+        ("https://host/f.whl", "https://host/f.whl"),
+        ("https://host/f.whl#sha256=00", "https://host/f.whl"),
+    ],
+)
+def test_redact_url(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
+
+
+secrets = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123456789-_.~", min_size=8)
+
+
+@given(user=secrets, token=secrets, query_secret=secrets)
+def test_no_credential_survives_redaction(user: str, token: str, query_secret: str) -> None:
+    url = f"https://{user}:{token}@index.example/simple/pkg/?token={query_secret}"
+    redacted = redact_url(url)
+    for secret in (user, token, query_secret):
+        assert secret not in redacted
+
+
+def test_url_file_name() -> None:
+    assert url_file_name("https://h/files/demo-1.0-py3-none-any.whl") == "demo-1.0-py3-none-any.whl"
+    assert url_file_name("https://h/simple/demo/") == "demo/"
+    assert url_file_name("https://h/") == "https://h/"
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "level"),
+    [
+        (["install", "x"], {}, 0),
+        (["-q", "install", "x"], {}, -1),
+        (["install", "-qq", "x"], {}, -2),
+        (["--quiet", "install", "--verbose", "--verbose"], {}, 1),
+        (["-vvv", "download"], {}, 3),
+        (["install", "-r", "req-q.txt"], {}, 0),  # an option's value is not a flag group
+        (["install", "-rq.txt"], {}, 0),
+        (["install", "x"], {"PIP_QUIET": "1"}, -1),
+        (["install", "x"], {"PIP_VERBOSE": "true"}, 1),
+        (["install", "--", "-q"], {}, 0),
+    ],
+)
+def test_verbosity(argv: list[str], environ: dict[str, str], level: int) -> None:
+    assert verbosity(argv, environ) == level
+
+
+def test_nothing_to_say_prints_nothing() -> None:
+    assert summary([], "/cache") == ""
+
+
+def test_summary_counts_kinds_actions_and_bytes() -> None:
+    events = [
+        _event("a.whl"),
+        _event("b.whl", "stale-format", size=2500),
+        _event("c.whl", "vary-mismatch", "kept"),
+    ]
+
+    text = summary(events, "/cache/http-v2")
+
+    first, *rest = text.splitlines()
+    assert first.startswith("pip-cache-guard: 2 damaged cache entries (1 corrupt, 1 stale-format)")
+    assert "2 deleted (3.5 kB freed)" in first
+    assert "1 valid cache entry skipped by pip for a Vary mismatch (not damaged, kept)" in first
+    assert "  cache: /cache/http-v2" in rest
+    assert "  - a.whl: corrupt, deleted" in rest
+    assert any("full disk or a failing filesystem" in line for line in rest)
+
+
+def test_summary_lists_the_first_few_then_how_many_more() -> None:
+    events = [_event(f"p{i}.whl") for i in range(8)]
+
+    lines = summary(events, "/c").splitlines()
+
+    assert "  - p4.whl: corrupt, deleted" in lines
+    assert "  - p5.whl: corrupt, deleted" not in lines
+    assert "  - and 3 more" in lines
+
+
+def test_quiet_keeps_one_line_verbose_adds_detail() -> None:
+    events = [_event(f"p{i}.whl") for i in range(8)]
+
+    assert len(summary(events, "/c", level=-1).splitlines()) == 1
+    verbose = summary(events, "/c", level=1)
+    assert "  - p7.whl: corrupt, deleted" in verbose.splitlines()
+    assert "why: metadata file is empty" in verbose
+    assert "/cache/http-v2/a/b/c/d/e/p7.whl-hash" in verbose
+
+
+def test_failed_deletion_is_said_with_what_to_do() -> None:
+    text = summary([_event("a.whl", action="delete-failed")], "/c")
+    assert "0 deleted (0 bytes freed), 1 could not be deleted" in text
+    assert "pip cache purge" in text
+
+
+def test_document_follows_schema_1() -> None:
+    events = [_event("a.whl"), _event("b.whl", "vary-mismatch", "kept", 77)]
+
+    data = document(events, "/cache/http-v2", "26.3")
+
+    assert data["schema"] == 1
+    assert data["pip_version"] == "26.3"
+    assert data["cache_dir"] == "/cache/http-v2"
+    assert data["deleted"] == 1
+    assert data["bytes_freed"] == 1000
+    assert set(data["events"][0]) == {"url", "cache_file", "kind", "reason", "action", "bytes"}
+    assert isinstance(data["tool_version"], str)
+
+
+def test_report_is_written_whole(tmp_path: Path) -> None:
+    target = tmp_path / "report.json"
+    target.write_text("old")
+
+    write_json_atomically(str(target), document([], None, None))
+
+    assert json.loads(target.read_text())["events"] == []
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_ledger_keeps_one_event_per_entry() -> None:
+    ledger = Ledger()
+    assert ledger.record("/c", "https://h/a", _event("a.whl"))
+    assert not ledger.record("/c", "https://h/a", _event("a.whl", "vary-mismatch", "kept"))
+    assert ledger.record("/other", "https://h/a", _event("a.whl"))
+    assert [event.kind for event in ledger.events()] == ["corrupt", "corrupt"]
