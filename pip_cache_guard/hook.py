@@ -1,0 +1,175 @@
+"""What the guard does inside pip: judge a lookup, delete proven damage, sum up at exit.
+
+``patch`` calls in here from its wrappers; every public function is a boundary with pip and never
+raises (an internal error is shown under ``PIP_CACHE_GUARD_DEBUG=1`` and otherwise swallowed, and
+pip goes on exactly as it would without the guard).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
+
+from pip_cache_guard import _boot, entries, report
+from pip_cache_guard.diagnose import Unpack, Verdict, body_size_problem, diagnose
+from pip_cache_guard.ledger import Event, Ledger
+
+REPORT_VARIABLE = "PIP_CACHE_GUARD_REPORT"
+
+
+@dataclass
+class GuardState:
+    """What this process's guard did: which modules it patched and what it saw."""
+
+    ledger: Ledger = field(default_factory=Ledger)
+    patch_points: dict[str, str] = field(default_factory=dict)
+    pip_version: str | None = None
+    exit_handler_registered: bool = False
+
+
+STATE = GuardState()
+
+
+@dataclass
+class Lookup:
+    """One cache lookup by a controller, and what ``Serializer.loads`` was given during it."""
+
+    controller: Any
+    request: Any
+    unpack: Unpack
+    key: Callable[[], str]  # the cache key (URL), computed only when needed
+    decide_in_loads: bool = False
+    data: bytes | None = None
+    body_file: Any = None
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _never_raises(fallback: Any) -> Callable[[F], F]:
+    """The one place where the guard's own errors stop: pip must never see them."""
+
+    def decorate(function: F) -> F:
+        @functools.wraps(function)
+        def boundary(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return function(*args, **kwargs)
+            except Exception:
+                _boot.report_internal_error(function.__name__)
+                return fallback
+
+        return boundary  # type: ignore[return-value]
+
+    return decorate
+
+
+@_never_raises(None)
+def note_cache_dir(lookup: Lookup) -> None:
+    """Remember which cache this process uses, for the report (also when nothing goes wrong)."""
+    if STATE.ledger.cache_dir is None:
+        cache_dir = getattr(lookup.controller.cache, "directory", None)
+        if isinstance(cache_dir, str):
+            STATE.ledger.note_cache_dir(os.path.abspath(cache_dir))
+
+
+@_never_raises(False)
+def settle_failure(lookup: Lookup) -> bool:
+    """After a load that gave nothing or raised: diagnose what pip was given and act on it.
+
+    Returns True when the entry is proven damaged (so a raising load may become a miss).
+    """
+    if lookup.data is None:
+        return False  # nothing was read: a plain miss, no entry involved
+    headers = getattr(lookup.request, "headers", None)
+    verdict = diagnose(
+        lookup.data,
+        lookup.unpack,
+        dict(headers) if headers is not None else None,
+        _body_size(lookup.body_file),
+    )
+    if verdict.kind == "ok":
+        return False  # pip skipped it for a reason we cannot prove to be damage
+    _record(lookup, verdict, None)
+    return verdict.is_damage
+
+
+@_never_raises(False)
+def settle_hit(lookup: Lookup, response: Any) -> bool:
+    """After a load that found an entry: one fstat proves whether its body has the right size.
+
+    Returns True when the body is short or long, so that pip does not use it.
+    """
+    body_size = _body_size(lookup.body_file)
+    if body_size is None or lookup.data is None:
+        return False
+    problem = body_size_problem(response.headers, body_size)
+    if problem is None:
+        return False
+    _record(lookup, Verdict("body-mismatch", problem), body_size)
+    lookup.body_file.close()
+    return True
+
+
+def _record(lookup: Lookup, verdict: Verdict, body_size: int | None) -> None:
+    """Delete a damaged entry (if the cache is a directory of files) and keep one event for it."""
+    assert lookup.data is not None
+    cache = lookup.controller.cache
+    key = lookup.key()
+    cache_dir = getattr(cache, "directory", None)
+    metadata_path = _metadata_path(cache, key)
+    if not isinstance(cache_dir, str) or metadata_path is None:
+        reason = f"{verdict.reason}; the cache is not a directory of files"
+        STATE.ledger.record("", key, _event(key, "", verdict.kind, reason, "kept", 0))
+        return
+    cache_dir = os.path.abspath(cache_dir)
+    size = entries.entry_size(metadata_path)
+    action, reason = "kept", verdict.reason
+    if verdict.is_damage:
+        outcome = entries.delete_entry(cache_dir, metadata_path, lookup.data, body_size)
+        action = outcome.action
+        if outcome.reason:
+            reason = f"{reason}; {outcome.reason}"
+        if outcome.action == "deleted":
+            size = outcome.bytes_freed
+    event = _event(key, metadata_path, verdict.kind, reason, action, size)
+    STATE.ledger.record(cache_dir, key, event)
+
+
+def _event(key: str, cache_file: str, kind: str, reason: str, action: str, size: int) -> Event:
+    return Event(report.redact_url(key), cache_file, kind, reason, action, size)
+
+
+def _metadata_path(cache: Any, key: str) -> str | None:
+    """Ask the cache object where it keeps ``key`` (pip: ``_get_cache_path``, others: ``_fn``)."""
+    for name in ("_get_cache_path", "_fn"):
+        locate = getattr(cache, name, None)
+        if callable(locate):
+            return str(locate(key))
+    return None
+
+
+def _body_size(body_file: Any) -> int | None:
+    if body_file is None:
+        return None
+    try:
+        return os.fstat(body_file.fileno()).st_size
+    except (OSError, AttributeError, ValueError):
+        return None
+
+
+@_never_raises(None)
+def at_exit() -> None:
+    """Write the JSON report (if asked) and the summary (if anything happened)."""
+    events = STATE.ledger.events()
+    cache_dir = STATE.ledger.cache_dir
+    report_path = os.environ.get(REPORT_VARIABLE)
+    if report_path:
+        data = report.document(events, cache_dir, STATE.pip_version)
+        report.write_json_atomically(report_path, data)
+    level = report.verbosity(sys.argv[1:], os.environ) if STATE.pip_version else 0
+    if events and level > -2:
+        sys.stderr.write(report.summary(events, cache_dir, level))
+        sys.stderr.flush()
