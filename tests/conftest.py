@@ -1,0 +1,88 @@
+"""Session-wide fixtures of the end-to-end harness (see ``tests/support/``).
+
+Expensive things (wheels, the index server, venvs, the guard wheel) live for the whole session;
+the per-test fixtures only hand out a fresh cache dir and a clean request log.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from support.index import LoopbackIndex
+from support.venvs import VenvFactory, build_guard_wheel
+from support.wheels import BuiltWheel, build_default_set
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+AUTH_CREDENTIALS = ("guard-user", "s3cr3t-t0ken")
+
+
+@pytest.fixture(scope="session")
+def guardtest_wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuiltWheel]:
+    """The six ``guardtest-*`` wheels, keyed by project name (``"guardtest-alpha"``...)."""
+    return build_default_set(tmp_path_factory.mktemp("wheels"))
+
+
+@pytest.fixture(scope="session")
+def index_server(guardtest_wheels: dict[str, BuiltWheel]) -> Iterator[LoopbackIndex]:
+    """The session's loopback index; prefer ``index``, which also clears the request log."""
+    with LoopbackIndex(w.path for w in guardtest_wheels.values()) as server:
+        yield server
+
+
+@pytest.fixture
+def index(index_server: LoopbackIndex) -> LoopbackIndex:
+    """The loopback index, its request log emptied and ``down`` reset for this test."""
+    index_server.reset_log()
+    index_server.down = False
+    return index_server
+
+
+@pytest.fixture(scope="session")
+def auth_index_server(guardtest_wheels: dict[str, BuiltWheel]) -> Iterator[LoopbackIndex]:
+    """A second index that answers 401 unless given ``AUTH_CREDENTIALS`` by basic auth."""
+    wheels = (w.path for w in guardtest_wheels.values())
+    with LoopbackIndex(wheels, credentials=AUTH_CREDENTIALS) as server:
+        yield server
+
+
+@pytest.fixture
+def auth_index(auth_index_server: LoopbackIndex) -> LoopbackIndex:
+    """The authenticated index (``.url`` embeds the credentials), its log emptied."""
+    auth_index_server.reset_log()
+    auth_index_server.down = False
+    return auth_index_server
+
+
+@pytest.fixture(scope="session")
+def _guard_wheel_builder(tmp_path_factory: pytest.TempPathFactory) -> Callable[[], Path]:
+    """Builds the guard wheel on first call only, so unguarded sessions never build it."""
+    dest = tmp_path_factory.mktemp("guard-wheel")
+    return functools.cache(lambda: build_guard_wheel(REPO_ROOT, dest))
+
+
+@pytest.fixture(scope="session")
+def guard_wheel(_guard_wheel_builder: Callable[[], Path]) -> Path:
+    """The pip-cache-guard wheel, built once per session from this checkout."""
+    return _guard_wheel_builder()
+
+
+@pytest.fixture(scope="session")
+def make_venv(
+    tmp_path_factory: pytest.TempPathFactory, _guard_wheel_builder: Callable[[], Path]
+) -> VenvFactory:
+    """``make_venv(python, pip_version, guard)`` -> ``Venv``, cached for the session."""
+    return VenvFactory(
+        root=tmp_path_factory.mktemp("venvs"),
+        wheelhouse=tmp_path_factory.mktemp("pip-wheels"),
+        guard_wheel=_guard_wheel_builder,
+    )
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    """A pip cache dir of this test's own (not created: pip creates it on first write)."""
+    return tmp_path / "pip-cache"

@@ -1,0 +1,122 @@
+"""Small, real, installable pure-Python wheels built on the fly.
+
+Each wheel carries a payload of incompressible (seeded random) bytes so that its body is tens to
+hundreds of KB: big enough that a truncated cache body is really short, and that Content-Length
+checks mean something. Builds are deterministic (fixed seed and zip timestamps), so the same
+arguments always give the same bytes, ETag and sha256.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import random
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .index import canonical_name
+
+# The six projects the session serves: canonical name -> payload size in bytes.
+DEFAULT_PACKAGES: dict[str, int] = {
+    "guardtest-alpha": 20_000,
+    "guardtest-bravo": 50_000,
+    "guardtest-charlie": 100_000,
+    "guardtest-delta": 200_000,
+    "guardtest-echo": 30_000,
+    "guardtest-foxtrot": 150_000,
+}
+
+_ZIP_DATE = (2020, 2, 2, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class BuiltWheel:
+    """A wheel on disk and the facts tests assert against."""
+
+    project: str  # canonical name, e.g. "guardtest-alpha"
+    version: str
+    path: Path
+    sha256: str
+    size: int
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+
+def _record_hash(data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+    return "sha256=" + digest.decode()
+
+
+def build_wheel(
+    dest: Path,
+    project: str,
+    version: str = "1.0",
+    payload_size: int = 20_000,
+    seed: int | None = None,
+) -> BuiltWheel:
+    """Write ``<module>-<version>-py3-none-any.whl`` into ``dest`` and describe it.
+
+    The package ``<module>`` (``project`` with dashes as underscores) holds ``__init__.py`` and
+    ``payload.bin`` (``payload_size`` random bytes); METADATA, WHEEL and RECORD follow the wheel
+    spec so any pip can install it.
+    """
+    project = canonical_name(project)
+    module = project.replace("-", "_")
+    dist_info = f"{module}-{version}.dist-info"
+    rng = random.Random(seed if seed is not None else f"{project}-{version}-{payload_size}")
+    payload = rng.randbytes(payload_size)
+    files: list[tuple[str, bytes]] = [
+        (
+            f"{module}/__init__.py",
+            (
+                f'"""Test package {project}, built by the pip-cache-guard test harness."""\n'
+                f"__version__ = {version!r}\n"
+                f"PAYLOAD_SIZE = {payload_size}\n"
+            ).encode(),
+        ),
+        (f"{module}/payload.bin", payload),
+        (
+            f"{dist_info}/METADATA",
+            (
+                "Metadata-Version: 2.1\n"
+                f"Name: {project}\n"
+                f"Version: {version}\n"
+                "Summary: pip-cache-guard test package\n"
+                "Requires-Python: >=3.7\n"
+            ).encode(),
+        ),
+        (
+            f"{dist_info}/WHEEL",
+            (
+                b"Wheel-Version: 1.0\n"
+                b"Generator: pip-cache-guard-tests\n"
+                b"Root-Is-Purelib: true\n"
+                b"Tag: py3-none-any\n"
+            ),
+        ),
+    ]
+    record_lines = [f"{name},{_record_hash(data)},{len(data)}" for name, data in files]
+    record_lines.append(f"{dist_info}/RECORD,,")
+    files.append((f"{dist_info}/RECORD", ("\n".join(record_lines) + "\n").encode()))
+
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / f"{module}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files:
+            info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data)
+    data = path.read_bytes()
+    return BuiltWheel(project, version, path, hashlib.sha256(data).hexdigest(), len(data))
+
+
+def build_default_set(dest: Path) -> dict[str, BuiltWheel]:
+    """Build the six ``guardtest-*`` projects of ``DEFAULT_PACKAGES``, keyed by project name."""
+    return {
+        project: build_wheel(dest, project, payload_size=size)
+        for project, size in DEFAULT_PACKAGES.items()
+    }
