@@ -115,14 +115,29 @@ def delete_entry(
         return Deletion("kept", reason="body rewritten by another process since it was read")
     freed = 0
     for path in (metadata_path, body):
-        if not path:
-            continue
-        try:
-            size = os.lstat(path).st_size
-            os.unlink(path)
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            return Deletion("delete-failed", freed, f"cannot delete: {exc.strerror or exc}")
-        freed += size
+        if path:
+            outcome = _unlink(path)
+            if outcome.action == "delete-failed":
+                return Deletion("delete-failed", freed, outcome.reason)
+            freed += outcome.bytes_freed
     return Deletion("deleted", freed)
+
+
+def delete_file(cache_dir: str, path: str) -> Deletion:
+    """Delete one file that is not a whole entry (an orphan, a leftover, a broken wheel)."""
+    problem = containment_problem(cache_dir, path)
+    if problem is not None:
+        return Deletion("kept", reason=f"file {problem}")
+    return _unlink(path)
+
+
+def _unlink(path: str) -> Deletion:
+    """Remove one file already checked by ``containment_problem``; count what it freed."""
+    try:
+        size = os.lstat(path).st_size
+        os.unlink(path)
+    except FileNotFoundError:
+        return Deletion("kept", reason="already gone")
+    except OSError as exc:
+        return Deletion("delete-failed", reason=f"cannot delete: {exc.strerror or exc}")
+    return Deletion("deleted", size)

@@ -13,8 +13,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
-from pip_cache_guard import _boot, entries, report
-from pip_cache_guard.diagnose import Unpack, Verdict, body_size_problem, diagnose
+from pip_cache_guard import _boot, entries, history, report
+from pip_cache_guard.diagnose import DAMAGE_KINDS, Unpack, Verdict, body_size_problem, diagnose
 from pip_cache_guard.ledger import Event, Ledger
 
 REPORT_VARIABLE = "PIP_CACHE_GUARD_REPORT"
@@ -160,16 +160,44 @@ def _body_size(body_file: Any) -> int | None:
         return None
 
 
-@_never_raises(None)
 def at_exit() -> None:
-    """Write the JSON report (if asked) and the summary (if anything happened)."""
+    """Write the JSON report (if asked), remember the incident, print the summary."""
     events = STATE.ledger.events()
     cache_dir = STATE.ledger.cache_dir
+    _write_report(events, cache_dir)
+    if not events:
+        return
+    advice = _remember(events, cache_dir or "")
+    _print_summary(events, cache_dir, advice or [])
+
+
+@_never_raises(None)
+def _write_report(events: list[Event], cache_dir: str | None) -> None:
     report_path = os.environ.get(REPORT_VARIABLE)
     if report_path:
         data = report.document(events, cache_dir, STATE.pip_version)
         report.write_json_atomically(report_path, data)
+
+
+@_never_raises(None)
+def _remember(events: list[Event], cache_dir: str) -> list[str]:
+    """Append this incident to the history; advice if damage keeps hitting this cache."""
+    history.append(cache_dir, STATE.pip_version, events)
+    if not any(event.kind in DAMAGE_KINDS for event in events):
+        return []
+    recent = history.recent_damage(cache_dir)
+    if recent < history.RECURRENCE_THRESHOLD:
+        return []
+    return [
+        f"This cache was damaged {recent} times in the past 7 days: that is a sign of a full "
+        "or failing disk, not bad luck. Check free space (df -h) and the filesystem's health; "
+        "`pip-cache-guard history` lists the incidents."
+    ]
+
+
+@_never_raises(None)
+def _print_summary(events: list[Event], cache_dir: str | None, advice: list[str]) -> None:
     level = report.verbosity(sys.argv[1:], os.environ) if STATE.pip_version else 0
-    if events and level > -2:
-        sys.stderr.write(report.summary(events, cache_dir, level))
+    if level > -2:
+        sys.stderr.write(report.summary(events, cache_dir, level, advice))
         sys.stderr.flush()

@@ -1,0 +1,154 @@
+"""The ``pip-cache-guard`` command: argument parsing and exit codes, nothing more.
+
+Exit codes: 0 clean (or everything fixed), 1 problems remain (or the hook is not active), 2 usage or
+I/O error. JSON goes to stdout; text meant for people, and progress, to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from pip_cache_guard import __version__
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_ERROR = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pip-cache-guard",
+        description="Check pip's cache, and whether the guard is watching pip here.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    verify = commands.add_parser(
+        "verify",
+        help="check every entry of pip's cache",
+        description="Check every HTTP entry, body and cached wheel of pip's cache with the same "
+        "diagnosis the hook uses. Exit 0 clean (or all fixed), 1 problems remain, 2 error.",
+    )
+    verify.add_argument("--cache-dir", help="the cache to check (default: where pip would look)")
+    verify.add_argument("--fix", action="store_true", help="delete exactly the damaged files")
+    verify.add_argument("--json", action="store_true", help="print a JSON document on stdout")
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="is the hook installed and active here; which pip, which cache, how much space",
+        description="Report whether the hook is installed and active for this interpreter, the "
+        "pip version and patch point, the cache directory, its size, free disk space and recent "
+        "incidents. Exit 0 healthy, 1 something needs attention.",
+    )
+    doctor.add_argument("--cache-dir", help="the cache to look at (default: where pip would look)")
+    doctor.add_argument("--json", action="store_true", help="print a JSON document on stdout")
+
+    history = commands.add_parser(
+        "history",
+        help="past incidents, newest first",
+        description="List the incidents the hook has recorded, newest first.",
+    )
+    history.add_argument("--json", action="store_true", help="print a JSON document on stdout")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    try:
+        if args.command == "verify":
+            return _verify(args)
+        if args.command == "doctor":
+            return _doctor(args)
+        return _history(args)
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"pip-cache-guard: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from pip_cache_guard import render
+    from pip_cache_guard.locate import locate
+    from pip_cache_guard.verify import CacheMissing, verify
+
+    location = locate(args.cache_dir)
+    try:
+        with _progress(enabled=not args.json and sys.stderr.isatty()) as advance:
+            scan = verify(location, fix=args.fix, progress=advance, legacy_is_stale=_pip_is_v2())
+    except CacheMissing as exc:
+        print(f"pip-cache-guard: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    _emit(args.json, render.verify_json(scan), render.verify_text(scan))
+    if scan.errors:
+        return EXIT_ERROR
+    return EXIT_PROBLEMS if scan.remaining else EXIT_OK
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from pip_cache_guard import render
+    from pip_cache_guard.doctor import examine
+
+    health = examine(args.cache_dir)
+    _emit(args.json, render.doctor_json(health), render.doctor_text(health))
+    return EXIT_OK if health.healthy else EXIT_PROBLEMS
+
+
+def _history(args: argparse.Namespace) -> int:
+    from pip_cache_guard import history, render
+
+    incidents = history.read()
+    text = render.history_text(incidents, history.history_path())
+    _emit(args.json, render.history_json(incidents), text)
+    return EXIT_OK
+
+
+def _emit(as_json: bool, document: Any, text: str) -> None:
+    if as_json:
+        json.dump(document, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stderr.write(text)
+
+
+def _pip_is_v2() -> bool:
+    """Whether the installed pip (23.3+) uses ``http-v2/`` only, which makes ``http/`` stale."""
+    try:
+        from importlib.metadata import version
+
+        major, minor = (int(part) for part in version("pip").split(".")[:2])
+    except Exception:
+        return True  # no pip here: nothing reads the legacy directory either
+    return (major, minor) >= (23, 3)
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool) -> Iterator[Any]:
+    """A live counter on a terminal, drawn by pip's own copy of rich (no extra dependency)."""
+    if not enabled:
+        yield None
+        return
+    try:
+        from pip._vendor.rich.console import Console
+        from pip._vendor.rich.progress import (
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+    except ImportError:  # pip older than 22, or no pip: scan without a display
+        yield None
+        return
+    columns = (SpinnerColumn(), TextColumn("checking"), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("verify", total=None)
+        yield lambda count: progress.advance(task, count)

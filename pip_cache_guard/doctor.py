@@ -1,0 +1,148 @@
+"""``doctor``: is the guard really watching pip in this interpreter, and is the cache healthy?
+
+"Installed" means the startup file sits in one of this interpreter's site directories; "active"
+means this very process got the finder from it and pip's controller module was actually patched
+when imported here (the kill switch, a missing wrapt or an unknown pip generation all say no).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import os
+import shutil
+import site
+import sys
+from dataclasses import dataclass, field
+
+from pip_cache_guard import _boot, history
+from pip_cache_guard.locate import CacheLocation, locate
+
+HOOK_FILE = "pip_cache_guard.pth"
+PIP_CONTROLLER = "pip._vendor.cachecontrol.controller"
+LOW_FREE_BYTES = 1024**3  # below 1 GiB free, pip's cache writes start failing halfway
+LOW_FREE_FRACTION = 0.05
+RECENT_INCIDENTS = 5
+
+
+@dataclass
+class Health:
+    """Facts about the hook, pip and the cache, each with the reason when something is off."""
+
+    python: str
+    hook_installed: bool
+    hook_files: list[str]
+    hook_active: bool
+    inactive_reason: str | None
+    pip_version: str | None
+    patch_point: str | None
+    cache: CacheLocation
+    cache_exists: bool
+    cache_bytes: int
+    free_bytes: int | None
+    low_disk: bool
+    history_file: str
+    recent_incidents: list[history.Incident] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return self.hook_active and not self.low_disk
+
+
+def examine(cache_dir: str | None = None) -> Health:
+    """Gather every fact ``doctor`` reports; importing pip's controller here exercises the hook."""
+    hook_files = _hook_files()
+    pip_version, patch_point, inactive_reason = _hook_status()
+    location = locate(cache_dir)
+    exists = os.path.isdir(location.root)
+    free_bytes, total_bytes = _disk_space(location.root)
+    low_disk = free_bytes is not None and (
+        free_bytes < LOW_FREE_BYTES
+        or (total_bytes is not None and free_bytes < total_bytes * LOW_FREE_FRACTION)
+    )
+    return Health(
+        python=sys.executable,
+        hook_installed=bool(hook_files),
+        hook_files=hook_files,
+        hook_active=inactive_reason is None,
+        inactive_reason=inactive_reason,
+        pip_version=pip_version,
+        patch_point=patch_point,
+        cache=location,
+        cache_exists=exists,
+        cache_bytes=_tree_size(location.root) if exists else 0,
+        free_bytes=free_bytes,
+        low_disk=low_disk,
+        history_file=history.history_path(),
+        recent_incidents=history.read()[:RECENT_INCIDENTS],
+    )
+
+
+def _hook_files() -> list[str]:
+    directories = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE:
+        directories.append(site.getusersitepackages())
+    found = []
+    for directory in dict.fromkeys(directories):
+        path = os.path.join(directory, HOOK_FILE)
+        if os.path.isfile(path):
+            found.append(path)
+    return found
+
+
+def _hook_status() -> tuple[str | None, str | None, str | None]:
+    """(pip version, patch point, why the hook is inactive or None)."""
+    if _boot.is_disabled():
+        return _pip_version(), None, f"{_boot.KILL_SWITCH}={os.environ[_boot.KILL_SWITCH]} (off)"
+    if not any(getattr(finder, "_pip_cache_guard_finder", False) for finder in sys.meta_path):
+        return _pip_version(), None, "the startup hook did not run in this interpreter"
+    if importlib.util.find_spec("pip") is None:
+        return None, None, "pip is not installed in this interpreter"
+    try:
+        importlib.import_module(PIP_CONTROLLER)
+    except Exception as exc:
+        return _pip_version(), None, f"pip's cache controller cannot be imported ({exc})"
+    from pip_cache_guard.hook import STATE  # after the import above, which ran the patcher
+
+    point = STATE.patch_points.get(PIP_CONTROLLER)
+    if point is None:
+        if importlib.util.find_spec("wrapt") is None:
+            return _pip_version(), None, "wrapt cannot be imported"
+        return _pip_version(), None, "patching failed (run with PIP_CACHE_GUARD_DEBUG=1)"
+    if point.startswith("unsupported"):
+        return _pip_version(), point, f"this pip is not a generation the guard knows ({point})"
+    return _pip_version(), point, None
+
+
+def _pip_version() -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version("pip")
+    except Exception:
+        return None
+
+
+def _disk_space(path: str) -> tuple[int | None, int | None]:
+    """Free and total bytes of the filesystem that holds (or would hold) ``path``."""
+    probe = path
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            return None, None
+        probe = parent
+    try:
+        usage = shutil.disk_usage(probe)
+    except OSError:
+        return None, None
+    return usage.free, usage.total
+
+
+def _tree_size(root: str) -> int:
+    total = 0
+    for directory, _subdirs, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):  # removed while we walk
+                total += os.lstat(os.path.join(directory, name)).st_size
+    return total

@@ -1,0 +1,174 @@
+"""How the CLI's results look: one JSON and one text form per command, nothing else.
+
+JSON is for scripts (stdout); text is for people (stderr). Paths in text are shown relative to the
+cache directory; JSON keeps them absolute.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from pip_cache_guard import __version__
+from pip_cache_guard.doctor import Health
+from pip_cache_guard.history import Incident
+from pip_cache_guard.report import format_size, url_file_name
+from pip_cache_guard.verify import Finding, Scan
+
+SCHEMA_VERSION = 1
+FINDINGS_SHOWN = 20
+
+
+def verify_json(scan: Scan) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA_VERSION,
+        "tool_version": __version__,
+        "cache_dir": scan.cache_dir,
+        "entries": scan.entries,
+        "ok_entries": scan.ok_entries,
+        "wheels": scan.wheels,
+        "bytes_total": scan.bytes_total,
+        "problems": [asdict(finding) for finding in scan.problems],
+        "unrecognised": [asdict(finding) for finding in scan.unrecognised],
+        "legacy_http": asdict(scan.legacy) if scan.legacy else None,
+        "errors": scan.errors,
+        "fixed": scan.fixed,
+        "remaining": len(scan.remaining),
+        "bytes_freed": scan.bytes_freed,
+        "seconds": round(scan.seconds, 3),
+    }
+
+
+def verify_text(scan: Scan) -> str:
+    lines = [f"pip-cache-guard verify: {scan.cache_dir}"]
+    lines.append(
+        f"  checked {scan.entries} HTTP cache entries and {scan.wheels} cached wheels "
+        f"({format_size(scan.bytes_total)}) in {scan.seconds:.2f} s"
+    )
+    if scan.problems:
+        kinds = Counter(finding.kind for finding in scan.problems)
+        kind_text = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+        lines.append(f"  damaged: {len(scan.problems)} ({kind_text})")
+        lines.extend(_finding_lines(scan.cache_dir, scan.problems, with_action=scan.fixed))
+    else:
+        lines.append(f"  damaged: none; {scan.ok_entries} entries are fine")
+    if scan.unrecognised:
+        lines.append(f"  not recognised (left alone): {len(scan.unrecognised)}")
+        lines.extend(_finding_lines(scan.cache_dir, scan.unrecognised, with_action=False))
+    if scan.legacy and scan.legacy.stale and scan.legacy.bytes:
+        lines.append(
+            f"  stale: {scan.legacy.path} holds {scan.legacy.entries} entries "
+            f"({format_size(scan.legacy.bytes)}) that pip 23.3 and later never read; "
+            "reclaimable by deleting that directory"
+        )
+    lines.extend(f"  error: {error}" for error in scan.errors)
+    if scan.fixed and scan.problems:
+        lines.append(
+            f"  fixed: {len(scan.problems) - len(scan.remaining)} deleted "
+            f"({format_size(scan.bytes_freed)} freed), {len(scan.remaining)} remain"
+        )
+    elif scan.problems:
+        lines.append("  run `pip-cache-guard verify --fix` to delete exactly these files")
+    return "\n".join(lines) + "\n"
+
+
+def _finding_lines(root: str, findings: Sequence[Finding], with_action: bool) -> list[str]:
+    lines = []
+    for finding in findings[:FINDINGS_SHOWN]:
+        action = f" [{finding.action}]" if with_action else ""
+        path = os.path.relpath(finding.path, root)
+        lines.append(f"    {finding.kind:<14} {path}: {finding.reason}{action}")
+    if len(findings) > FINDINGS_SHOWN:
+        lines.append(f"    and {len(findings) - FINDINGS_SHOWN} more (--json lists them all)")
+    return lines
+
+
+def doctor_json(health: Health) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA_VERSION,
+        "tool_version": __version__,
+        "python": health.python,
+        "hook_installed": health.hook_installed,
+        "hook_files": health.hook_files,
+        "hook_active": health.hook_active,
+        "inactive_reason": health.inactive_reason,
+        "pip_version": health.pip_version,
+        "patch_point": health.patch_point,
+        "cache_dir": health.cache.root,
+        "cache_source": health.cache.source,
+        "cache_disabled": health.cache.disabled,
+        "cache_exists": health.cache_exists,
+        "cache_bytes": health.cache_bytes,
+        "free_bytes": health.free_bytes,
+        "low_disk": health.low_disk,
+        "history_file": health.history_file,
+        "recent_incidents": [incident_json(incident) for incident in health.recent_incidents],
+    }
+
+
+def doctor_text(health: Health) -> str:
+    mark = {True: "ok", False: "!!"}
+    hook_where = ", ".join(health.hook_files) if health.hook_files else "not found"
+    active = "yes" if health.hook_active else f"no: {health.inactive_reason}"
+    free = format_size(health.free_bytes) if health.free_bytes is not None else "unknown"
+    disabled = " (pip's cache is disabled by PIP_NO_CACHE_DIR)" if health.cache.disabled else ""
+    lines = [
+        f"pip-cache-guard doctor ({__version__}) for {health.python}",
+        f"  [{mark[health.hook_installed]}] hook installed: {hook_where}",
+        f"  [{mark[health.hook_active]}] hook active: {active}",
+        f"       pip: {health.pip_version or 'not installed'}; patch point: "
+        f"{health.patch_point or 'none'}",
+        f"       cache: {health.cache.root} (from {health.cache.source}){disabled}, "
+        + (format_size(health.cache_bytes) if health.cache_exists else "does not exist yet"),
+        f"  [{mark[not health.low_disk]}] free space there: {free}"
+        + (": low; a full disk is what truncates cache files" if health.low_disk else ""),
+        f"       history: {health.history_file}",
+    ]
+    if health.recent_incidents:
+        lines.append("  recent incidents:")
+        lines.extend(f"    {incident_line(incident)}" for incident in health.recent_incidents)
+    else:
+        lines.append("  recent incidents: none")
+    return "\n".join(lines) + "\n"
+
+
+def incident_json(incident: Incident) -> dict[str, Any]:
+    return {
+        "time": _iso(incident.time),
+        "cache_dir": incident.cache_dir,
+        "pip_version": incident.pip_version,
+        "events": incident.events,
+    }
+
+
+def incident_line(incident: Incident) -> str:
+    kinds = Counter(str(event.get("kind")) for event in incident.events)
+    kind_text = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+    names = ", ".join(url_file_name(str(event.get("url", ""))) for event in incident.events[:3])
+    more = f" and {len(incident.events) - 3} more" if len(incident.events) > 3 else ""
+    pip = f"pip {incident.pip_version}" if incident.pip_version else "cachecontrol"
+    return f"{_iso(incident.time)}  {pip}  {incident.cache_dir}: {kind_text} ({names}{more})"
+
+
+def history_json(incidents: Sequence[Incident]) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA_VERSION,
+        "incidents": [incident_json(incident) for incident in incidents],
+    }
+
+
+def history_text(incidents: Sequence[Incident], path: str) -> str:
+    if not incidents:
+        return f"pip-cache-guard history: no incidents recorded ({path})\n"
+    lines = [f"pip-cache-guard history: {len(incidents)} incidents, newest first ({path})"]
+    lines.extend(f"  {incident_line(incident)}" for incident in incidents)
+    return "\n".join(lines) + "\n"
+
+
+def _iso(timestamp: float) -> str:
+    moment = datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc)
+    return moment.isoformat(timespec="seconds")
