@@ -147,7 +147,7 @@ def _headline(damaged: Sequence[Event], skipped: Sequence[Event]) -> str:
 def _advice(damaged: Sequence[Event], skipped: Sequence[Event]) -> list[str]:
     advice = []
     if any(event.action == "deleted" for event in damaged):
-        advice.append("pip fetches deleted entries afresh; nothing else in the cache was touched.")
+        advice.append("Deleted entries are fetched afresh; nothing else in the cache was touched.")
     if any(event.action != "deleted" for event in damaged):
         advice.append(
             "Some damaged files were left in place (see above): if the cache is read-only or "

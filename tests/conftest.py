@@ -7,6 +7,7 @@ the per-test fixtures only hand out a fresh cache dir and a clean request log.
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +16,11 @@ import pytest
 from support.index import LoopbackIndex
 from support.venvs import VenvFactory, build_guard_wheel
 from support.wheels import BuiltWheel, build_default_set
+
+# The test runner itself usually has the guard installed (README's `pip install -e '.[test]'`).
+# Unit tests compare the classifier with pip's real, unpatched serializer, so this process stays
+# unguarded: drop the startup finder before anything imports pip's CacheControl.
+sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "_pip_cache_guard_finder", False)]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AUTH_CREDENTIALS = ("guard-user", "s3cr3t-t0ken")
