@@ -89,7 +89,8 @@ def diagnose(
         if vary_problem is not None:
             return Verdict("vary-mismatch", vary_problem)
     if body_size is not None:
-        body_problem = body_size_problem(document["response"]["headers"], body_size)
+        response = document["response"]
+        body_problem = body_size_problem(response["status"], response["headers"], body_size)
         if body_problem is not None:
             return Verdict("body-mismatch", body_problem)
     return OK
@@ -153,9 +154,15 @@ def _vary_problem(vary: Mapping[str, str | None], request_headers: Mapping[str, 
     return None
 
 
-def body_size_problem(headers: Mapping[str, str], body_size: int) -> str | None:
+def body_size_problem(status: int, headers: Mapping[str, str], body_size: int) -> str | None:
     """Compare a body file's size with the cached ``Content-Length``; None if they agree or if
-    the headers give no usable length (then nothing can be proven)."""
+    nothing can be proven.
+
+    Only a 200 response stores the body it announced: CacheControl caches a permanent redirect
+    (301/308) with an empty body whatever its Content-Length says.
+    """
+    if status != 200:
+        return None
     declared = _content_length(headers)
     if declared is None or declared == body_size:
         return None
@@ -170,7 +177,7 @@ def _content_length(headers: Mapping[str, str]) -> int | None:
     downloads files), so that a proxy's odd headers can never get a good entry deleted."""
     lowered = {name.lower(): value for name, value in headers.items()}
     encoding = lowered.get("content-encoding", "identity").strip().lower()
-    if encoding not in ("", "identity"):
+    if encoding not in ("", "identity") or "transfer-encoding" in lowered:
         return None
     raw = lowered.get("content-length", "").strip()
     return int(raw) if raw.isdigit() else None

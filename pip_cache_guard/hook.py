@@ -105,7 +105,7 @@ def settle_hit(lookup: Lookup, response: Any) -> bool:
     body_size = _body_size(lookup.body_file)
     if body_size is None or lookup.data is None:
         return False
-    problem = body_size_problem(response.headers, body_size)
+    problem = body_size_problem(int(response.status), response.headers, body_size)
     if problem is None:
         return False
     _record(lookup, Verdict("body-mismatch", problem), body_size)

@@ -250,3 +250,11 @@ def test_standalone_msgpack_agrees_with_vendored(flavour: Flavour) -> None:
     """``verify`` reads caches with the msgpack that cachecontrol depends on."""
     entry = flavour.entry(HEADERS, {})
     assert diagnose(entry, lambda payload: msgpack.loads(payload, raw=False)).kind == "ok"
+
+
+def test_permanent_redirect_with_empty_body_is_ok(flavour: Flavour) -> None:
+    """CacheControl stores a 301/308 with an empty body whatever Content-Length announced."""
+    document = _document(flavour, flavour.entry({**HEADERS, "Location": "/elsewhere"}, {}))
+    redirect = _packed(flavour, {**document, "response": {**document["response"], "status": 301}})
+
+    assert diagnose(redirect, flavour.unpack, {}, body_size=0).kind == "ok"
