@@ -1,7 +1,65 @@
 """pip-cache-guard: catches damaged entries in pip's HTTP cache as pip reads them.
 
-This file must stay empty of imports: the startup hook imports ``pip_cache_guard._boot`` in every
-Python process of the environment, and that first imports this package.
+This module is the cheap half of the startup hook: ``pip_cache_guard.pth`` imports it in EVERY
+Python process of the environment, so it holds only the kill switch, a meta-path finder that answers
+``None`` at once for every module but CacheControl's controller, and ``install()``. It imports
+nothing but ``os`` and ``sys`` (site.py has loaded both already); even ``from __future__`` would
+be a real import, so annotations are strings. The rest (``_boot``, then wrapt and ``patch``) is
+imported only when pip imports its cache controller. Measured cost: ``benchmarks/startup.py``.
 """
 
+import os
+import sys
+
+TYPE_CHECKING = False  # the typing module costs milliseconds at every start; mypy knows this name
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
+
 __version__ = "0.1.0"
+
+KILL_SWITCH = "PIP_CACHE_GUARD"
+OFF_VALUES = ("0", "off", "false", "no")
+# The controller modules whose loader we guard: pip's vendored copy and standalone CacheControl.
+WATCHED_MODULES = ("pip._vendor.cachecontrol.controller", "cachecontrol.controller")
+# Marks our finder, so that install() never adds a second one (venvs before Python 3.15 run every
+# .pth twice), even if this module were loaded twice under different names.
+FINDER_MARK = "_pip_cache_guard_finder"
+
+
+class GuardFinder:
+    """The hottest code we ship: consulted for every import, it returns at once for the others."""
+
+    _pip_cache_guard_finder = True
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: "Sequence[str] | None" = None,
+        target: "ModuleType | None" = None,
+    ) -> "ModuleSpec | None":
+        if fullname not in WATCHED_MODULES:
+            return None
+        try:
+            from pip_cache_guard import _boot
+
+            return _boot.guarded_spec(fullname, path, target)
+        except Exception:  # a half-removed guard: the import goes on unguarded
+            return None
+
+
+def install() -> None:
+    """The startup hook's entry point (``.pth``, PEP 829 ``.start``): idempotent, never raises."""
+    try:
+        if os.environ.get(KILL_SWITCH, "").strip().lower() in OFF_VALUES:
+            return
+        if any(getattr(finder, FINDER_MARK, False) for finder in sys.meta_path):
+            return
+        sys.meta_path.insert(0, GuardFinder())
+        if any(name in sys.modules for name in WATCHED_MODULES):  # imported before the hook ran
+            from pip_cache_guard import _boot
+
+            _boot.patch_loaded()
+    except Exception:
+        pass

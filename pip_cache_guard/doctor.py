@@ -16,7 +16,7 @@ import site
 import sys
 from dataclasses import dataclass, field
 
-from pip_cache_guard import _boot, history
+from pip_cache_guard import FINDER_MARK, KILL_SWITCH, _boot, history
 from pip_cache_guard.locate import CacheLocation, locate
 
 HOOK_FILE = "pip_cache_guard.pth"
@@ -94,8 +94,8 @@ def _hook_files() -> list[str]:
 def _hook_status() -> tuple[str | None, str | None, str | None]:
     """(pip version, patch point, why the hook is inactive or None)."""
     if _boot.is_disabled():
-        return _pip_version(), None, f"{_boot.KILL_SWITCH}={os.environ[_boot.KILL_SWITCH]} (off)"
-    if not any(getattr(finder, "_pip_cache_guard_finder", False) for finder in sys.meta_path):
+        return _pip_version(), None, f"{KILL_SWITCH}={os.environ[KILL_SWITCH]} (off)"
+    if not any(getattr(finder, FINDER_MARK, False) for finder in sys.meta_path):
         return _pip_version(), None, "the startup hook did not run in this interpreter"
     if importlib.util.find_spec("pip") is None:
         return None, None, "pip is not installed in this interpreter"
