@@ -1,0 +1,337 @@
+#!/usr/bin/env python3
+"""Startup cost of pip-cache-guard's ``.pth`` hook in a Python process that never imports pip.
+
+Builds the guard wheel (or takes ``--wheel``), installs it with its dependencies into two venvs
+made from the same interpreter, deletes ``pip_cache_guard.pth``/``.start`` from the "bare" one,
+and times ``python -c pass`` in both, interleaved start by start. Judged on the median of the
+per-round ratios guarded/bare against ``--budget`` (default: at most 1 % slower). Also checks
+that the hook is active, that wrapt stays unloaded and that at most two modules are added.
+
+Standard library only. Exit status: 0 PASS, 1 FAIL, 2 the benchmark could not run.
+
+    python benchmarks/startup.py [--rounds 20] [--loops 50] [--with-wrapt-reference]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+HOOK_FILES = ("pip_cache_guard.pth", "pip_cache_guard.start")
+MAX_EXTRA_MODULES = 2
+MODULES_PROBE = "import sys; print('wrapt' in sys.modules, len(sys.modules))"
+# Counts the guard's finders by the mark that _boot uses for idempotency: 1 means the hook ran
+# (and ran once, although site.py executes a venv's .pth twice before 3.15), 0 means no hook.
+FINDER_PROBE = (
+    "import sys; print(sum(bool(getattr(f, '_pip_cache_guard_finder', False))"
+    " for f in sys.meta_path))"
+)
+
+
+class BenchError(Exception):
+    """A setup step failed; the benchmark cannot say PASS or FAIL."""
+
+
+@dataclass
+class Venv:
+    """One benchmarked environment and the start times measured in it (seconds)."""
+
+    name: str
+    path: Path
+    python: Path
+    site_packages: Path
+    times: list[list[float]] = field(default_factory=list)  # one list of starts per round
+
+
+def clean_env() -> dict[str, str]:
+    """The environment for every child: no PYTHON* variable and no guard switch."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PYTHON", "PIP_CACHE_GUARD", "VIRTUAL_ENV"))
+    }
+
+
+def run(cmd: Sequence[str | Path], what: str, env: dict[str, str]) -> str:
+    """Run a setup command, return its stdout, raise BenchError with its output on failure."""
+    result = subprocess.run(
+        [str(part) for part in cmd], capture_output=True, text=True, env=env, check=False
+    )
+    if result.returncode != 0:
+        raise BenchError(f"{what} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+def build_wheel(dest: Path, env: dict[str, str]) -> Path:
+    """Build the guard wheel from the repository root into ``dest``."""
+    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", dest, REPO]
+    run(cmd, "building the wheel", env)
+    wheels = sorted(dest.glob("pip_cache_guard-*.whl"))
+    if len(wheels) != 1:
+        raise BenchError(f"expected one pip_cache_guard wheel in {dest}, found {wheels}")
+    return wheels[0]
+
+
+def make_venv(name: str, root: Path, python: str, wheel: Path, env: dict[str, str]) -> Venv:
+    """Create a venv with ``python`` and install ``wheel`` (with dependencies) into it."""
+    path = root / name
+    run([python, "-m", "venv", path], f"creating venv {name}", env)
+    bindir = path / ("Scripts" if os.name == "nt" else "bin")
+    vpython = bindir / ("python.exe" if os.name == "nt" else "python")
+    install = [vpython, "-m", "pip", "install", "-q", "--disable-pip-version-check", wheel]
+    run(install, f"installing the wheel into {name}", env)
+    purelib = "import sysconfig; print(sysconfig.get_path('purelib'))"
+    site = Path(run([vpython, "-c", purelib], "locating site-packages", env).strip())
+    return Venv(name, path, vpython, site)
+
+
+def remove_hook(venv: Venv) -> None:
+    """Delete the guard's startup files from a venv's site-packages."""
+    for name in HOOK_FILES:
+        (venv.site_packages / name).unlink(missing_ok=True)
+
+
+def probe(venv: Venv, code: str, env: dict[str, str], *options: str) -> tuple[str, str]:
+    """Run ``python [options] -c code`` in a venv; return (stdout, stderr)."""
+    result = subprocess.run(
+        [str(venv.python), *options, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise BenchError(f"{venv.name}: python -c {code!r} failed:\n{result.stderr}")
+    return result.stdout.strip(), result.stderr
+
+
+def time_starts(
+    venvs: list[Venv], rounds: int, loops: int, rng: random.Random, env: dict[str, str]
+) -> None:
+    """Time ``python -c pass`` ``rounds`` x ``loops`` times per venv, interleaved start by start.
+
+    Each step starts every venv once, in a fresh random order, so drift on the machine hits all
+    venvs alike. Each start is timed alone with perf_counter around subprocess.run.
+    """
+    commands = {v.name: [str(v.python), "-c", "pass"] for v in venvs}
+    devnull = subprocess.DEVNULL
+    order = list(venvs)
+    for _ in range(3):  # warm-up: page cache, dentries; not recorded
+        for venv in order:
+            subprocess.run(commands[venv.name], env=env, stdout=devnull, check=True)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(rounds):
+            per_round: dict[str, list[float]] = {v.name: [] for v in venvs}
+            for _ in range(loops):
+                rng.shuffle(order)
+                for venv in order:
+                    start = time.perf_counter()
+                    subprocess.run(commands[venv.name], env=env, stdout=devnull, check=True)
+                    per_round[venv.name].append(time.perf_counter() - start)
+            for venv in venvs:
+                venv.times.append(per_round[venv.name])
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    """(first quartile, median, third quartile) of ``values``."""
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+def round_ratios(venv: Venv, bare: Venv) -> list[float]:
+    """Per-round ratio of the median start time of ``venv`` to that of ``bare``."""
+    return [
+        statistics.median(mine) / statistics.median(theirs)
+        for mine, theirs in zip(venv.times, bare.times)
+    ]
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--python", default=sys.executable, help="interpreter for the venvs")
+    parser.add_argument("--wheel", type=Path, help="use this guard wheel instead of building one")
+    parser.add_argument("--rounds", type=int, default=20, help="rounds (default 20)")
+    parser.add_argument("--loops", type=int, default=50, help="starts per venv per round (50)")
+    parser.add_argument(
+        "--budget", type=float, default=0.01, help="allowed slowdown, 0.01 = 1%% (default)"
+    )
+    parser.add_argument(
+        "--no-floor",
+        action="store_true",
+        help="skip the two floor venvs: a .pth holding only `import sys`, and one importing an "
+        "empty module (what any .pth, and any .pth that imports anything, costs at least)",
+    )
+    parser.add_argument(
+        "--with-wrapt-reference",
+        action="store_true",
+        help="add a third venv whose .pth does `import wrapt`, for comparison",
+    )
+    parser.add_argument("--seed", type=int, help="seed for the interleaving order")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary venvs")
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.loops < 1:
+        parser.error("--rounds and --loops must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Set up, measure, print the table; 0 PASS, 1 FAIL, 2 error."""
+    args = parse_args(argv)
+    env = clean_env()
+    tmp = Path(tempfile.mkdtemp(prefix="pcg-startup-"))
+    try:
+        return benchmark(args, tmp, env)
+    except (BenchError, subprocess.CalledProcessError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def benchmark(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> int:
+    """The whole run inside the temporary directory ``tmp``."""
+    t0 = time.perf_counter()
+    wheel = args.wheel.resolve() if args.wheel else build_wheel(tmp / "wheel", env)
+    if not wheel.is_file():
+        raise BenchError(f"no such wheel: {wheel}")
+
+    bare = make_venv("bare", tmp, args.python, wheel, env)
+    remove_hook(bare)
+    guarded = make_venv("guarded", tmp, args.python, wheel, env)
+    venvs = [bare, guarded]
+    if not args.no_floor:
+        pth_only = make_venv("pth-only", tmp, args.python, wheel, env)
+        remove_hook(pth_only)
+        (pth_only.site_packages / "floor.pth").write_text("import sys\n")
+        empty_module = make_venv("empty-mod", tmp, args.python, wheel, env)
+        remove_hook(empty_module)
+        (empty_module.site_packages / "floor_empty_module.py").write_text("")
+        (empty_module.site_packages / "floor.pth").write_text("import floor_empty_module\n")
+        run(
+            [
+                empty_module.python,
+                "-m",
+                "compileall",
+                "-q",
+                empty_module.site_packages / "floor_empty_module.py",
+            ],
+            "compiling",
+            env,
+        )
+        venvs.extend([pth_only, empty_module])
+    if args.with_wrapt_reference:
+        ref = make_venv("wrapt-ref", tmp, args.python, wheel, env)
+        remove_hook(ref)
+        (ref.site_packages / "wrapt_reference.pth").write_text("import wrapt\n")
+        venvs.append(ref)
+    missing = [name for name in HOOK_FILES if not (guarded.site_packages / name).is_file()]
+    setup_s = time.perf_counter() - t0
+
+    version = probe(bare, "import sys; print(sys.version.split()[0])", env)[0]
+    finders = {v.name: int(probe(v, FINDER_PROBE, env)[0]) for v in venvs}
+    modules = {v.name: probe(v, MODULES_PROBE, env)[0] for v in venvs}
+    importtime = probe(guarded, "pass", env, "-X", "importtime")[1].splitlines()
+    guard_lines = [line for line in importtime if "pip_cache_guard" in line]
+
+    t1 = time.perf_counter()
+    rng = random.Random(args.seed)
+    time_starts(venvs, args.rounds, args.loops, rng, env)
+    timing_s = time.perf_counter() - t1
+
+    # ---- report -------------------------------------------------------------------------------
+    print(f"pip-cache-guard startup benchmark: {wheel.name}")
+    print(f"python {version} ({args.python}); {args.rounds} rounds x {args.loops} starts per venv,")
+    print(f"interleaved in random order; setup {setup_s:.0f} s, timing {timing_s:.0f} s")
+    print()
+    print(
+        f"{'venv':<10} {'median/start':>12} {'IQR of round medians':>22} "
+        f"{'ratio to bare: median [IQR]':>30}"
+    )
+    for venv in venvs:
+        all_starts = [t for r in venv.times for t in r]
+        q1, _, q3 = quartiles([statistics.median(r) for r in venv.times])
+        ratio_cell = "1 (reference)"
+        if venv is not bare:
+            r1, r2, r3 = quartiles(round_ratios(venv, bare))
+            ratio_cell = f"{r2:.4f} [{r1:.4f}-{r3:.4f}]"
+        print(
+            f"{venv.name:<10} {statistics.median(all_starts) * 1e3:>9.2f} ms "
+            f"{q1 * 1e3:>11.2f}-{q3 * 1e3:.2f} ms {ratio_cell:>30}"
+        )
+    print()
+
+    problems: list[str] = []
+    print(f'`python -c "{MODULES_PROBE}"`  (wrapt loaded?, modules)')
+    counts: dict[str, int] = {}
+    for venv in venvs:
+        wrapt_loaded, count = modules[venv.name].split()
+        counts[venv.name] = int(count)
+        print(
+            f"  {venv.name:<10} {wrapt_loaded} {count}   guard finders in sys.meta_path: "
+            f"{finders[venv.name]}"
+        )
+    extra = counts["guarded"] - counts["bare"]
+    print(f"  guarded - bare: {extra:+d} modules (at most +{MAX_EXTRA_MODULES} allowed)")
+    if modules["guarded"].split()[0] != "False":
+        problems.append("wrapt is loaded at start in the guarded venv")
+    if not 0 <= extra <= MAX_EXTRA_MODULES:
+        problems.append(f"the guarded venv starts with {extra:+d} modules")
+    if missing:
+        problems.append(f"the guarded venv lacks {', '.join(missing)}")
+    if finders["guarded"] != 1:
+        problems.append(f"{finders['guarded']} guard finders in the guarded venv (want exactly 1)")
+    if finders["bare"] != 0:
+        problems.append("the bare venv still runs the hook")
+    print()
+    print("`python -X importtime -c pass` (guarded), pip_cache_guard lines:")
+    print("  " + (importtime[0] if importtime else "(no output)"))
+    for line in guard_lines or ["(none: the hook imported nothing?)"]:
+        print("  " + line)
+    if not guard_lines:
+        problems.append("no pip_cache_guard module in the guarded venv's import time")
+    print()
+
+    ratio = statistics.median(round_ratios(guarded, bare))
+    deltas = [
+        statistics.median(g) - statistics.median(b) for g, b in zip(guarded.times, bare.times)
+    ]
+    print(f"guarded - bare: {statistics.median(deltas) * 1e3:+.3f} ms per start (median of rounds)")
+    limit = 1.0 + args.budget
+    slower = (ratio - 1.0) * 100
+    if ratio > limit:
+        problems.append(f"guarded/bare = {ratio:.4f} > {limit:.4f}")
+    verdict = "FAIL" if problems else "PASS"
+    print(
+        f"verdict: median per-round ratio guarded/bare {ratio:.4f} ({slower:+.2f} %) "
+        f"vs budget <= {limit:.4f} (+{args.budget * 100:g} %): {verdict}"
+    )
+    for problem in problems:
+        print(f"  FAIL: {problem}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
