@@ -2,8 +2,9 @@
 
 Precedence, lowest first, as in pip's ``Configuration``: the platform default, then the config files
 (global, user, site, then the file named by ``PIP_CONFIG_FILE``), then ``PIP_CACHE_DIR``, then an
-explicit ``--cache-dir``. ``PIP_CONFIG_FILE=/dev/null`` (os.devnull) skips every config file, as in
-pip. Only the ``[global]`` section is read: ``cache-dir`` is a general option.
+explicit ``--cache-dir``. As in pip: ``PIP_CONFIG_FILE=/dev/null`` (os.devnull) skips every config
+file, an existing ``PIP_CONFIG_FILE`` hides the user's files, and empty values count as unset.
+Only the ``[global]`` section is read: ``cache-dir`` is a general option.
 """
 
 from __future__ import annotations
@@ -51,14 +52,15 @@ def default_cache_dir() -> str:
 def locate(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> CacheLocation:
     """The cache directory pip would use in this environment."""
     environ = os.environ if environ is None else environ
-    disabled = "PIP_NO_CACHE_DIR" in environ
+    settings = _global_settings(_config_files(environ))
+    # pip ignores empty values, and any other value of no-cache-dir (even "false") disables.
+    disabled = bool(environ.get("PIP_NO_CACHE_DIR")) or bool(settings.get("no-cache-dir"))
     if explicit:
         return CacheLocation(_normalize(explicit), "--cache-dir", disabled)
     if environ.get("PIP_CACHE_DIR"):
         return CacheLocation(_normalize(environ["PIP_CACHE_DIR"]), "PIP_CACHE_DIR", disabled)
-    configured = _from_config_files(_config_files(environ))
-    if configured is not None:
-        value, path = configured
+    value, path = settings.get("cache-dir", ("", ""))
+    if value:
         return CacheLocation(_normalize(value), f"config file {path}", disabled)
     return CacheLocation(_normalize(default_cache_dir()), "default", disabled)
 
@@ -69,27 +71,28 @@ def _normalize(path: str) -> str:
 
 
 def _config_files(environ: Mapping[str, str]) -> list[str]:
-    """Config files in pip's override order (later wins)."""
+    """Config files in pip's override order (later wins), as pip's ``iter_config_files``."""
     named = environ.get("PIP_CONFIG_FILE")
-    if named is not None and named == os.devnull:
+    if named == os.devnull:
         return []
     global_dirs = platformdirs.site_config_dir("pip", appauthor=False, multipath=True)
     files = [os.path.join(directory, _CONFIG_NAME) for directory in global_dirs.split(os.pathsep)]
     if sys.platform.startswith("linux"):
         files.append(os.path.join("/etc", _CONFIG_NAME))
-    if sys.platform != "win32":
-        files.append(os.path.join(os.path.expanduser("~"), ".pip", _CONFIG_NAME))
-    user_dir = platformdirs.user_config_dir("pip", appauthor=False, roaming=True)
-    files.append(os.path.join(user_dir, _CONFIG_NAME))
+    if not (named and os.path.exists(named)):  # pip skips user files when PIP_CONFIG_FILE exists
+        if sys.platform != "win32":
+            files.append(os.path.join(os.path.expanduser("~"), ".pip", _CONFIG_NAME))
+        user_dir = platformdirs.user_config_dir("pip", appauthor=False, roaming=True)
+        files.append(os.path.join(user_dir, _CONFIG_NAME))
     files.append(os.path.join(sys.prefix, _CONFIG_NAME))
     if named:
         files.append(named)
     return files
 
 
-def _from_config_files(paths: Iterable[str]) -> tuple[str, str] | None:
-    """The last ``cache-dir`` set in ``[global]`` of these files, with the file that set it."""
-    found = None
+def _global_settings(paths: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """``[global]`` options of these files merged (later wins): name -> (value, file)."""
+    settings: dict[str, tuple[str, str]] = {}
     for path in paths:
         if not os.path.isfile(path):
             continue
@@ -98,7 +101,7 @@ def _from_config_files(paths: Iterable[str]) -> tuple[str, str] | None:
             parser.read(path, encoding="utf-8")
         except (configparser.Error, OSError, UnicodeDecodeError):
             continue  # pip would refuse to run; we just ignore the file
-        for option in ("cache-dir", "cache_dir"):
-            if parser.has_option("global", option):
-                found = (parser.get("global", option), path)
-    return found
+        if parser.has_section("global"):
+            for name, value in parser.items("global"):
+                settings[name.replace("_", "-")] = (value.strip(), path)
+    return settings

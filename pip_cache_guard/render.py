@@ -11,13 +11,15 @@ import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pip_cache_guard import __version__
-from pip_cache_guard.doctor import Health
-from pip_cache_guard.history import Incident
 from pip_cache_guard.report import format_size, url_file_name
-from pip_cache_guard.verify import Finding, Scan
+
+if TYPE_CHECKING:  # `verify --json` should not pay for importing doctor's and history's needs
+    from pip_cache_guard.doctor import Health
+    from pip_cache_guard.history import Incident
+    from pip_cache_guard.verify import Finding, Scan
 
 SCHEMA_VERSION = 1
 FINDINGS_SHOWN = 20

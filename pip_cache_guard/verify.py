@@ -26,6 +26,7 @@ from pip_cache_guard.locate import CacheLocation
 # A temporary file younger than this may belong to a pip that is writing it right now.
 TMP_GRACE_SECONDS = 3600
 _ENTRY_NAME = re.compile(r"[0-9a-f]{56}\Z")
+_HEX = re.compile(r"[0-9a-f]+\Z")
 _LAYOUT_DEPTH = 5  # sha224 hex digest: <h0>/<h1>/<h2>/<h3>/<h4>/<digest>
 
 # Kinds only a full scan sees (documented in README.md with the hook's kinds).
@@ -150,33 +151,46 @@ def _scan_http_dir(
     progress: Progress | None,
 ) -> None:
     for directory, depth, files in _walk(http_dir, scan):
+        # Entries of this directory must be named <h0><h1><h2><h3><h4>...: one check per directory.
+        prefix = _layout_prefix(directory, depth)
+        regular = {child.name: child for child in files if child.is_file(follow_symlinks=False)}
         names = {child.name for child in files}
         for child in files:
-            size = _size(child)
-            scan.bytes_total += size
-            name = child.name
+            if child.name not in regular:  # links, FIFOs, sockets: never opened, never followed
+                _unrecognised(scan, child, "not a regular file")
+        for name, child in regular.items():
             if name.endswith(".tmp"):
-                _check_tmp(scan, http_dir, child, size, now, fix)
-            elif not _in_place(name, directory, depth) or child.is_symlink():
-                _unrecognised(scan, child.path, size, "not part of pip's cache layout")
+                _check_tmp(scan, http_dir, child, now, fix)
+            elif prefix is None or not _is_entry_name(name, prefix):
+                _unrecognised(scan, child, "not part of pip's cache layout")
             elif name.endswith(entries.BODY_SUFFIX):
-                if separate_bodies and name[: -len(entries.BODY_SUFFIX)] not in names:
+                size = _size(child)  # DirEntry caches it: the entry's own check reuses it
+                scan.bytes_total += size
+                if separate_bodies and name[: -len(entries.BODY_SUFFIX)] not in regular:
                     _problem(scan, http_dir, child.path, ORPHAN, "body without metadata", size, fix)
             else:
-                body_size = None
-                if separate_bodies and name + entries.BODY_SUFFIX in names:
-                    body_size = _size_of(entries.body_path(child.path))
-                _check_entry(scan, http_dir, child.path, body_size, separate_bodies, fix)
+                body_name = name + entries.BODY_SUFFIX
+                body = regular.get(body_name) if separate_bodies else None
+                body_size = _size(body) if body is not None else None
+                # A body that is a link (reported above) is not judged through, nor missing.
+                needs_body = separate_bodies and body_name not in names
+                _check_entry(scan, http_dir, child.path, body_size, needs_body, fix)
                 if progress is not None:
                     progress(1)
 
 
-def _in_place(name: str, directory: str, depth: int) -> bool:
-    """Whether ``name`` (an entry or its body) sits where CacheControl would have put it."""
+def _layout_prefix(directory: str, depth: int) -> str | None:
+    """The five hex digits that entry names in ``directory`` must start with, if it is a leaf."""
+    if depth != _LAYOUT_DEPTH:
+        return None
+    parts = directory.rsplit(os.sep, _LAYOUT_DEPTH)[1:]
+    prefix = "".join(parts)
+    return prefix if len(prefix) == _LAYOUT_DEPTH and _HEX.match(prefix) else None
+
+
+def _is_entry_name(name: str, prefix: str) -> bool:
     digest = name[: -len(entries.BODY_SUFFIX)] if name.endswith(entries.BODY_SUFFIX) else name
-    if depth != _LAYOUT_DEPTH or not _ENTRY_NAME.match(digest):
-        return False
-    return directory.split(os.sep)[-_LAYOUT_DEPTH:] == list(digest[:_LAYOUT_DEPTH])
+    return digest.startswith(prefix) and _ENTRY_NAME.match(digest) is not None
 
 
 def _check_entry(
@@ -184,7 +198,7 @@ def _check_entry(
     http_dir: str,
     path: str,
     body_size: int | None,
-    separate_bodies: bool,
+    needs_body: bool,
     fix: bool,
 ) -> None:
     scan.entries += 1
@@ -194,6 +208,7 @@ def _check_entry(
     except OSError as exc:
         scan.errors.append(f"cannot read {path}: {exc.strerror or exc}")
         return
+    scan.bytes_total += len(data)
     verdict = diagnose(data, _unpack, body_size=body_size)
     if verdict.is_damage:
         size = len(data) + (body_size or 0)
@@ -204,19 +219,19 @@ def _check_entry(
             if outcome.reason:
                 finding.reason = f"{finding.reason}; {outcome.reason}"
         scan.problems.append(finding)
-    elif separate_bodies and body_size is None:
+    elif needs_body:
         _problem(scan, http_dir, path, ORPHAN, "metadata without body", len(data), fix)
     else:
         scan.ok_entries += 1
 
 
-def _check_tmp(
-    scan: Scan, http_dir: str, child: os.DirEntry[str], size: int, now: float, fix: bool
-) -> None:
+def _check_tmp(scan: Scan, http_dir: str, child: os.DirEntry[str], now: float, fix: bool) -> None:
     try:
-        age = now - child.stat(follow_symlinks=False).st_mtime
+        status = child.stat(follow_symlinks=False)
     except OSError:
         return  # gone already: its writer finished
+    size, age = status.st_size, now - status.st_mtime
+    scan.bytes_total += size
     if age < TMP_GRACE_SECONDS:
         return  # possibly being written by a running pip
     hours = age / 3600
@@ -227,10 +242,14 @@ def _check_tmp(
 def _scan_wheels(scan: Scan, wheels_dir: str, fix: bool, progress: Progress | None) -> None:
     for _directory, _depth, files in _walk(wheels_dir, scan):
         for child in files:
+            if not child.name.endswith(".whl"):
+                scan.bytes_total += _size(child)  # origin.json and the like: pip's, not ours
+                continue
+            if not child.is_file(follow_symlinks=False):
+                _unrecognised(scan, child, "not a regular file")
+                continue
             size = _size(child)
             scan.bytes_total += size
-            if not child.name.endswith(".whl") or child.is_symlink():
-                continue
             scan.wheels += 1
             problem = _zip_problem(child.path)
             if problem is not None:
@@ -275,8 +294,11 @@ def _has_partner(path: str) -> bool:
     return os.path.exists(entries.body_path(path))
 
 
-def _unrecognised(scan: Scan, path: str, size: int, reason: str) -> None:
-    scan.unrecognised.append(Finding(path, "unrecognised", reason, size, "kept"))
+def _unrecognised(scan: Scan, child: os.DirEntry[str], reason: str) -> None:
+    """Report a file we do not know; it is never opened, followed or deleted."""
+    size = _size(child)
+    scan.bytes_total += size
+    scan.unrecognised.append(Finding(child.path, "unrecognised", reason, size, "kept"))
 
 
 def _size(child: os.DirEntry[str]) -> int:
@@ -284,10 +306,3 @@ def _size(child: os.DirEntry[str]) -> int:
         return child.stat(follow_symlinks=False).st_size
     except OSError:
         return 0
-
-
-def _size_of(path: str) -> int | None:
-    try:
-        return os.lstat(path).st_size
-    except OSError:
-        return None
