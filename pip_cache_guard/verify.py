@@ -9,8 +9,14 @@ are not readable zip files. Files it does not recognise are reported, never dele
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
+import multiprocessing
+import multiprocessing.context
 import os
 import re
+import sys
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -23,6 +29,9 @@ from pip_cache_guard import entries
 from pip_cache_guard.diagnose import diagnose
 from pip_cache_guard.locate import CacheLocation
 
+# Level-2 directories under one first-level one above which a second process pays off (~500
+# entries in the whole cache; a process costs ~10 ms to fork).
+PARALLEL_SAMPLE_THRESHOLD = 32
 # A temporary file younger than this may belong to a pip that is writing it right now.
 TMP_GRACE_SECONDS = 3600
 _ENTRY_NAME = re.compile(r"[0-9a-f]{56}\Z")
@@ -74,6 +83,16 @@ class Scan:
     fixed: bool = False
     seconds: float = 0.0
 
+    def absorb(self, part: Scan) -> None:
+        """Add what a scan of another part of the same cache found."""
+        self.entries += part.entries
+        self.ok_entries += part.ok_entries
+        self.wheels += part.wheels
+        self.bytes_total += part.bytes_total
+        self.problems.extend(part.problems)
+        self.unrecognised.extend(part.unrecognised)
+        self.errors.extend(part.errors)
+
     @property
     def remaining(self) -> list[Finding]:
         return [finding for finding in self.problems if finding.action != "deleted"]
@@ -122,23 +141,16 @@ def verify(
     return scan
 
 
-def _walk(top: str, scan: Scan) -> Iterator[tuple[str, int, list[os.DirEntry[str]]]]:
-    """(directory, depth below ``top``, its files), one directory at a time, never via links."""
-    pending = [(top, 0)]
+def _walk(
+    starts: list[tuple[str, int]], scan: Scan
+) -> Iterator[tuple[str, int, list[os.DirEntry[str]]]]:
+    """(directory, depth, its files) for the trees below ``starts`` (directory, depth): one
+    directory at a time, never through a link."""
+    pending = list(starts)
     while pending:
         directory, depth = pending.pop()
-        try:
-            with os.scandir(directory) as listing:
-                children = list(listing)
-        except OSError as exc:
-            scan.errors.append(f"cannot list {directory}: {exc.strerror or exc}")
-            continue
-        files = []
-        for child in children:
-            if child.is_dir(follow_symlinks=False):
-                pending.append((child.path, depth + 1))
-            else:
-                files.append(child)
+        files, subdirectories = _listing(directory, scan)
+        pending.extend((subdirectory, depth + 1) for subdirectory in subdirectories)
         yield directory, depth, files
 
 
@@ -150,33 +162,152 @@ def _scan_http_dir(
     fix: bool,
     progress: Progress | None,
 ) -> None:
-    for directory, depth, files in _walk(http_dir, scan):
-        # Entries of this directory must be named <h0><h1><h2><h3><h4>...: one check per directory.
-        prefix = _layout_prefix(directory, depth)
-        regular = {child.name: child for child in files if child.is_file(follow_symlinks=False)}
-        names = {child.name for child in files}
-        for child in files:
-            if child.name not in regular:  # links, FIFOs, sockets: never opened, never followed
-                _unrecognised(scan, child, "not a regular file")
-        for name, child in regular.items():
-            if name.endswith(".tmp"):
-                _check_tmp(scan, http_dir, child, now, fix)
-            elif prefix is None or not _is_entry_name(name, prefix):
-                _unrecognised(scan, child, "not part of pip's cache layout")
-            elif name.endswith(entries.BODY_SUFFIX):
-                size = _size(child)  # DirEntry caches it: the entry's own check reuses it
-                scan.bytes_total += size
-                if separate_bodies and name[: -len(entries.BODY_SUFFIX)] not in regular:
-                    _problem(scan, http_dir, child.path, ORPHAN, "body without metadata", size, fix)
-            else:
-                body_name = name + entries.BODY_SUFFIX
-                body = regular.get(body_name) if separate_bodies else None
-                body_size = _size(body) if body is not None else None
-                # A body that is a link (reported above) is not judged through, nor missing.
-                needs_body = separate_bodies and body_name not in names
-                _check_entry(scan, http_dir, child.path, body_size, needs_body, fix)
-                if progress is not None:
-                    progress(1)
+    """Scan one HTTP cache directory; a large one in two processes, one per half of its tree."""
+    top_files, subtrees = _listing(http_dir, scan)
+    subtrees.sort()  # the same split every time
+    _scan_files(scan, http_dir, http_dir, 0, top_files, separate_bodies, now, fix, progress)
+    helper_part = subtrees[1::2] if _worth_a_second_process(subtrees) else []
+    own_part = [(tree, 1) for tree in subtrees if tree not in helper_part]
+    with _second_process(helper_part, scan.cache_dir, http_dir, separate_bodies, now, fix) as part:
+        for directory, depth, files in _walk(own_part, scan):
+            _scan_files(
+                scan, http_dir, directory, depth, files, separate_bodies, now, fix, progress
+            )
+    scan.absorb(part.result)
+    if progress is not None and part.result.entries:
+        progress(part.result.entries)
+
+
+def scan_subtrees(
+    cache_dir: str, http_dir: str, subtrees: list[str], separate_bodies: bool, now: float, fix: bool
+) -> Scan:
+    """Scan some top-level subtrees of ``http_dir`` (the second process's share)."""
+    scan = Scan(cache_dir)
+    for directory, depth, files in _walk([(tree, 1) for tree in subtrees], scan):
+        _scan_files(scan, http_dir, directory, depth, files, separate_bodies, now, fix, None)
+    return scan
+
+
+def _scan_files(
+    scan: Scan,
+    http_dir: str,
+    directory: str,
+    depth: int,
+    files: list[os.DirEntry[str]],
+    separate_bodies: bool,
+    now: float,
+    fix: bool,
+    progress: Progress | None,
+) -> None:
+    """Judge the files of one directory of an HTTP cache."""
+    # Entries of this directory must be named <h0><h1><h2><h3><h4>...: one check per directory.
+    prefix = _layout_prefix(directory, depth)
+    regular = {child.name: child for child in files if child.is_file(follow_symlinks=False)}
+    names = {child.name for child in files}
+    for child in files:
+        if child.name not in regular:  # links, FIFOs, sockets: never opened, never followed
+            _unrecognised(scan, child, "not a regular file")
+    for name, child in regular.items():
+        if name.endswith(".tmp"):
+            _check_tmp(scan, http_dir, child, now, fix)
+        elif prefix is None or not _is_entry_name(name, prefix):
+            _unrecognised(scan, child, "not part of pip's cache layout")
+        elif name.endswith(entries.BODY_SUFFIX):
+            size = _size(child)  # DirEntry caches it: the entry's own check reuses it
+            scan.bytes_total += size
+            if separate_bodies and name[: -len(entries.BODY_SUFFIX)] not in regular:
+                _problem(scan, http_dir, child.path, ORPHAN, "body without metadata", size, fix)
+        else:
+            body_name = name + entries.BODY_SUFFIX
+            body = regular.get(body_name) if separate_bodies else None
+            body_size = _size(body) if body is not None else None
+            # A body that is a link (reported above) is not judged through, nor missing.
+            needs_body = separate_bodies and body_name not in names
+            _check_entry(scan, http_dir, child.path, body_size, needs_body, fix)
+            if progress is not None:
+                progress(1)
+
+
+def _listing(directory: str, scan: Scan) -> tuple[list[os.DirEntry[str]], list[str]]:
+    """The files of ``directory`` and the paths of its subdirectories (not entered)."""
+    files: list[os.DirEntry[str]] = []
+    subdirectories: list[str] = []
+    try:
+        with os.scandir(directory) as listing:
+            for child in listing:
+                if child.is_dir(follow_symlinks=False):
+                    subdirectories.append(child.path)
+                else:
+                    files.append(child)
+    except OSError as exc:
+        scan.errors.append(f"cannot list {directory}: {exc.strerror or exc}")
+    return files, subdirectories
+
+
+def _worth_a_second_process(subtrees: list[str]) -> bool:
+    """Two cores and a cache of more than a few hundred entries (judged by one sample subtree:
+    pip spreads entries evenly over the 16 first-level directories)."""
+    if (os.cpu_count() or 1) < 2 or len(subtrees) < 2:
+        return False
+    try:
+        with os.scandir(subtrees[0]) as listing:
+            sample = sum(1 for _ in listing)
+    except OSError:
+        return False
+    return sample >= PARALLEL_SAMPLE_THRESHOLD
+
+
+class _PartResult:
+    """The second process's share of a scan, or an empty one."""
+
+    def __init__(self, cache_dir: str) -> None:
+        self.result = Scan(cache_dir)
+
+
+@contextlib.contextmanager
+def _second_process(
+    subtrees: list[str],
+    cache_dir: str,
+    http_dir: str,
+    separate_bodies: bool,
+    now: float,
+    fix: bool,
+) -> Iterator[_PartResult]:
+    """Scan ``subtrees`` in another process while the caller scans the rest.
+
+    If no process can be started (a sandbox, no semaphores), the share is scanned here after
+    the caller's, so a scan never fails for want of parallelism.
+    """
+    part = _PartResult(cache_dir)
+    if not subtrees:
+        yield part
+        return
+    arguments = (cache_dir, http_dir, subtrees, separate_bodies, now, fix)
+    try:
+        pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=_process_context())
+        future = pool.submit(scan_subtrees, *arguments)
+    except (OSError, ImportError, NotImplementedError):
+        yield part
+        part.result = scan_subtrees(*arguments)
+        return
+    try:
+        yield part
+    except BaseException:
+        pool.shutdown(cancel_futures=True)
+        raise
+    try:
+        part.result = future.result()
+    except Exception:  # the process died or could not be fed: scan its share here instead
+        part.result = scan_subtrees(*arguments)
+    finally:
+        pool.shutdown()
+
+
+def _process_context() -> multiprocessing.context.BaseContext:
+    """fork where it is safe and cheap (Linux, no other thread yet), else the platform default."""
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context()
 
 
 def _layout_prefix(directory: str, depth: int) -> str | None:
@@ -240,7 +371,7 @@ def _check_tmp(scan: Scan, http_dir: str, child: os.DirEntry[str], now: float, f
 
 
 def _scan_wheels(scan: Scan, wheels_dir: str, fix: bool, progress: Progress | None) -> None:
-    for _directory, _depth, files in _walk(wheels_dir, scan):
+    for _directory, _depth, files in _walk([(wheels_dir, 0)], scan):
         for child in files:
             if not child.name.endswith(".whl"):
                 scan.bytes_total += _size(child)  # origin.json and the like: pip's, not ours

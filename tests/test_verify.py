@@ -506,3 +506,56 @@ def test_a_fifo_in_the_cache_does_not_hang_verify(tmp_path: Path, where: str) ->
     except subprocess.TimeoutExpired:
         pytest.fail(f"verify still blocked after {time.monotonic() - started:.0f} s")
     assert result.returncode == 0, result.stderr
+
+
+_real_scan_subtrees = verify.scan_subtrees
+
+
+def _scan_subtrees_noting_pid(*args: Any) -> Scan:
+    """``verify.scan_subtrees`` that notes which process ran it (module level: picklable)."""
+    with open(os.environ["PCG_TEST_PIDS"], "a") as note:
+        note.write(f"{os.getpid()}\n")
+    return _real_scan_subtrees(*args)
+
+
+@pytest.mark.parametrize("fix", [False, True])
+def test_a_second_process_finds_and_fixes_exactly_what_one_process_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fix: bool
+) -> None:
+    """Large caches are split between two processes; the result must not depend on it."""
+
+    def damaged_cache(root: Path) -> Cache:
+        cache = Cache(root)
+        for number in range(60):
+            cache.add(f"pkg-{number}.whl", size=300)
+        for number in range(0, 60, 7):
+            cache.add(f"pkg-{number}.whl", size=300).write_bytes(b"garbage")
+        orphan = cache.add("orphan.whl")
+        orphan.unlink()
+        return cache
+
+    def relative(scan: Scan, root: Path) -> set[tuple[str, str, str]]:
+        return {(os.path.relpath(f.path, root), f.kind, f.action) for f in scan.problems}
+
+    monkeypatch.setattr(verify, "PARALLEL_SAMPLE_THRESHOLD", 10**9)
+    alone = damaged_cache(tmp_path / "alone")
+    one = alone.scan(fix=fix)
+    monkeypatch.setattr(verify, "PARALLEL_SAMPLE_THRESHOLD", 0)
+    pids = tmp_path / "pids"
+    monkeypatch.setenv("PCG_TEST_PIDS", str(pids))
+    monkeypatch.setattr(verify, "scan_subtrees", _scan_subtrees_noting_pid)
+    split = damaged_cache(tmp_path / "split")
+    two = split.scan(fix=fix)
+
+    assert pids.read_text().split() != [str(os.getpid())], "the share ran in another process"
+
+    assert relative(two, split.root) == relative(one, alone.root)
+    assert len(one.problems) == 10
+    assert (two.entries, two.ok_entries, two.bytes_total) == (
+        one.entries,
+        one.ok_entries,
+        one.bytes_total,
+    )
+    assert files_under(split.root).keys() == {
+        path.replace(str(alone.root), str(split.root)) for path in files_under(alone.root)
+    }
