@@ -9,11 +9,13 @@ harmless: pip writes entries atomically, so the worst case is one re-download.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import secrets
 import stat
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 BODY_SUFFIX = ".body"
 
@@ -78,6 +80,13 @@ def _size(path: str) -> int | None:
         return None
 
 
+def _inode(path: str) -> int | None:
+    try:
+        return os.lstat(path).st_ino
+    except OSError:
+        return None
+
+
 def _read_exact(path: str) -> bytes | None:
     """The file's bytes, never through a final link; None when it cannot be read."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
@@ -93,34 +102,48 @@ def delete_entry(
     cache_dir: str,
     metadata_path: str,
     diagnosed: bytes,
-    body_size: int | None = None,
+    body_inode: int | None = None,
 ) -> Deletion:
-    """Delete an entry proven bad, if its metadata still holds the ``diagnosed`` bytes.
+    """Delete an entry proven bad, if its files are still the ones that were judged.
 
-    ``body_size``, when given, is the body size that was diagnosed (a body mismatch): the body is
-    then re-checked too, so that a body another pip has just rewritten is left alone.
+    Each file is first renamed to a private name beside it: of several pips racing for the same
+    entry exactly one wins the rename, and the winner checks what it took: the metadata must hold
+    the ``diagnosed`` bytes, the body must be the file ``body_inode`` names (pip writes by renaming
+    a new file into place, so a rewritten body has another inode). Anything fresh is put back (a
+    hard link, which never replaces anything newer). The body goes first: whoever wins it owns
+    the entry, and a fresh pair written meanwhile is never split. With no ``body_inode`` (the
+    entry had no body) only the metadata is considered.
     """
     problem = containment_problem(cache_dir, metadata_path)
     if problem is not None:
         return Deletion("kept", reason=f"metadata file {problem}")
-    if _read_exact(metadata_path) != diagnosed:
-        return Deletion("kept", reason="rewritten by another process since it was read")
     body = body_path(metadata_path)
-    body_problem = containment_problem(cache_dir, body)
-    if body_problem == "already gone":
-        body = ""
-    elif body_problem is not None:
-        return Deletion("kept", reason=f"body file {body_problem}")
-    elif body_size is not None and _size(body) != body_size:
-        return Deletion("kept", reason="body rewritten by another process since it was read")
     freed = 0
-    for path in (metadata_path, body):
-        if path:
-            outcome = _unlink(path)
-            if outcome.action == "delete-failed":
-                return Deletion("delete-failed", freed, outcome.reason)
-            freed += outcome.bytes_freed
-    return Deletion("deleted", freed)
+    if body_inode is not None:
+        body_problem = containment_problem(cache_dir, body)
+        if body_problem is not None and body_problem != "already gone":
+            return Deletion("kept", reason=f"body file {body_problem}")
+        taken = _take(body, lambda claimed: _inode(claimed) == body_inode)
+        if taken.action != "deleted":
+            # Rewritten, undeletable, or taken by another pip that is deleting this entry:
+            # either way the metadata is not ours to touch (alone, pip never uses it).
+            return taken
+        freed = taken.bytes_freed
+    taken = _take(metadata_path, lambda claimed: _read_exact(claimed) == diagnosed)
+    if taken.action == "deleted" or freed:
+        return Deletion("deleted", freed + taken.bytes_freed)
+    return taken
+
+
+def _take(path: str, still_bad: Callable[[str], bool]) -> Deletion:
+    """Claim ``path``; delete it if ``still_bad`` says it is what was judged, else put it back."""
+    claimed = _claim(path)
+    if isinstance(claimed, Deletion):
+        return claimed
+    if not still_bad(claimed):
+        _give_back(claimed, path)
+        return Deletion("kept", reason="rewritten by another process since it was read")
+    return Deletion("deleted", _remove_claimed(claimed))
 
 
 def delete_file(cache_dir: str, path: str) -> Deletion:
@@ -128,16 +151,35 @@ def delete_file(cache_dir: str, path: str) -> Deletion:
     problem = containment_problem(cache_dir, path)
     if problem is not None:
         return Deletion("kept", reason=f"file {problem}")
-    return _unlink(path)
+    return _take(path, lambda claimed: True)
 
 
-def _unlink(path: str) -> Deletion:
-    """Remove one file already checked by ``containment_problem``; count what it freed."""
+def _claim(path: str) -> str | Deletion:
+    """Rename ``path`` to a private name beside it (``*.tmp``, so that a crash right after
+    leaves a leftover ``verify`` recognises); a Deletion says why it could not be taken."""
+    claimed = f"{path}.{os.getpid()}-{secrets.token_hex(4)}.pcg-claim.tmp"
     try:
-        size = os.lstat(path).st_size
-        os.unlink(path)
+        os.rename(path, claimed)
     except FileNotFoundError:
-        return Deletion("kept", reason="already gone")
+        return Deletion("kept", reason="already gone (another process deleted it)")
     except OSError as exc:
         return Deletion("delete-failed", reason=f"cannot delete: {exc.strerror or exc}")
-    return Deletion("deleted", size)
+    return claimed
+
+
+def _give_back(claimed: str, path: str) -> None:
+    """Return a claimed file to ``path`` unless something newer is there already."""
+    with contextlib.suppress(OSError):
+        os.link(claimed, path)
+    with contextlib.suppress(OSError):
+        os.unlink(claimed)
+
+
+def _remove_claimed(claimed: str) -> int:
+    """Delete a claimed file; the bytes it freed."""
+    size = _size(claimed) or 0
+    try:
+        os.unlink(claimed)
+    except OSError:
+        return 0  # our own private name: nobody else touches it, so this is not expected
+    return size

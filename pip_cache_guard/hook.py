@@ -84,15 +84,16 @@ def settle_failure(lookup: Lookup) -> bool:
     if lookup.data is None:
         return False  # nothing was read: a plain miss, no entry involved
     headers = getattr(lookup.request, "headers", None)
+    body = _body_status(lookup.body_file)
     verdict = diagnose(
         lookup.data,
         lookup.unpack,
         dict(headers) if headers is not None else None,
-        _body_size(lookup.body_file),
+        body.st_size if body is not None else None,
     )
     if verdict.kind == "ok":
         return False  # pip skipped it for a reason we cannot prove to be damage
-    _record(lookup, verdict, None)
+    _record(lookup, verdict, body)
     return verdict.is_damage
 
 
@@ -102,18 +103,18 @@ def settle_hit(lookup: Lookup, response: Any) -> bool:
 
     Returns True when the body is short or long, so that pip does not use it.
     """
-    body_size = _body_size(lookup.body_file)
-    if body_size is None or lookup.data is None:
+    body = _body_status(lookup.body_file)
+    if body is None or lookup.data is None:
         return False
-    problem = body_size_problem(int(response.status), response.headers, body_size)
+    problem = body_size_problem(int(response.status), response.headers, body.st_size)
     if problem is None:
         return False
-    _record(lookup, Verdict("body-mismatch", problem), body_size)
+    _record(lookup, Verdict("body-mismatch", problem), body)
     lookup.body_file.close()
     return True
 
 
-def _record(lookup: Lookup, verdict: Verdict, body_size: int | None) -> None:
+def _record(lookup: Lookup, verdict: Verdict, body: os.stat_result | None) -> None:
     """Delete a damaged entry (if the cache is a directory of files) and keep one event for it."""
     assert lookup.data is not None
     cache = lookup.controller.cache
@@ -128,7 +129,8 @@ def _record(lookup: Lookup, verdict: Verdict, body_size: int | None) -> None:
     size = entries.entry_size(metadata_path)
     action, reason = "kept", verdict.reason
     if verdict.is_damage:
-        outcome = entries.delete_entry(cache_dir, metadata_path, lookup.data, body_size)
+        body_inode = body.st_ino if body is not None else None
+        outcome = entries.delete_entry(cache_dir, metadata_path, lookup.data, body_inode)
         action = outcome.action
         if outcome.reason:
             reason = f"{reason}; {outcome.reason}"
@@ -151,11 +153,12 @@ def _metadata_path(cache: Any, key: str) -> str | None:
     return None
 
 
-def _body_size(body_file: Any) -> int | None:
+def _body_status(body_file: Any) -> os.stat_result | None:
+    """One fstat of the body file pip opened: its size, and its identity for a safe deletion."""
     if body_file is None:
         return None
     try:
-        return os.fstat(body_file.fileno()).st_size
+        return os.fstat(body_file.fileno())
     except (OSError, AttributeError, ValueError):
         return None
 

@@ -220,10 +220,9 @@ def _scan_files(
         else:
             body_name = name + entries.BODY_SUFFIX
             body = regular.get(body_name) if separate_bodies else None
-            body_size = _size(body) if body is not None else None
             # A body that is a link (reported above) is not judged through, nor missing.
             needs_body = separate_bodies and body_name not in names
-            _check_entry(scan, http_dir, child.path, body_size, needs_body, fix)
+            _check_entry(scan, http_dir, child.path, body, needs_body, fix)
             if progress is not None:
                 progress(1)
 
@@ -328,7 +327,7 @@ def _check_entry(
     scan: Scan,
     http_dir: str,
     path: str,
-    body_size: int | None,
+    body: os.DirEntry[str] | None,
     needs_body: bool,
     fix: bool,
 ) -> None:
@@ -340,12 +339,14 @@ def _check_entry(
         scan.errors.append(f"cannot read {path}: {exc.strerror or exc}")
         return
     scan.bytes_total += len(data)
+    body_size = _size(body) if body is not None else None
     verdict = diagnose(data, _unpack, body_size=body_size)
     if verdict.is_damage:
         size = len(data) + (body_size or 0)
         finding = Finding(path, verdict.kind, verdict.reason, size)
         if fix:
-            outcome = entries.delete_entry(http_dir, path, data, body_size)
+            body_inode = body.inode() if body is not None else None
+            outcome = entries.delete_entry(http_dir, path, data, body_inode)
             finding.action = outcome.action
             if outcome.reason:
                 finding.reason = f"{finding.reason}; {outcome.reason}"

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from pip_cache_guard.entries import body_path, containment_problem, delete_entry, entry_path
+from pip_cache_guard import entries
+from pip_cache_guard.entries import (
+    Deletion,
+    body_path,
+    containment_problem,
+    delete_entry,
+    entry_path,
+)
 
 from support.users import run_unprivileged, world_readable_tmp
 
@@ -33,15 +40,36 @@ def test_entry_path_matches_pips_layout(tmp_path: Path) -> None:
     assert entry_path(str(tmp_path), URL) == cache._get_cache_path(URL)
 
 
+def _inode_of_body(path: Path) -> int:
+    return Path(body_path(str(path))).stat().st_ino
+
+
+def _store_like_pip(path: Path, data: bytes) -> None:
+    """pip writes a cache file to a temporary name and renames it into place."""
+    temporary = path.with_name(path.name + ".writing.tmp")
+    temporary.write_bytes(data)
+    temporary.replace(path)
+
+
 def test_deletes_metadata_and_body_and_counts_bytes(tmp_path: Path) -> None:
     path = _make_entry(tmp_path)
 
-    outcome = delete_entry(str(tmp_path), str(path), DAMAGED)
+    outcome = delete_entry(str(tmp_path), str(path), DAMAGED, _inode_of_body(path))
 
     assert outcome.action == "deleted"
     assert outcome.bytes_freed == len(DAMAGED) + 50
+    assert sorted(tmp_path.rglob("*")) == sorted(p for p in tmp_path.rglob("*") if p.is_dir())
+
+
+def test_a_body_that_was_not_judged_is_not_touched(tmp_path: Path) -> None:
+    """No body at judgment time: one that appears later belongs to a fresh write."""
+    path = _make_entry(tmp_path)
+
+    outcome = delete_entry(str(tmp_path), str(path), DAMAGED, body_inode=None)
+
+    assert outcome.action == "deleted"
     assert not path.exists()
-    assert not Path(body_path(str(path))).exists()
+    assert Path(body_path(str(path))).read_bytes() == b"B" * 50
 
 
 def test_entry_without_body_is_deleted(tmp_path: Path) -> None:
@@ -63,12 +91,59 @@ def test_rewritten_entry_is_kept(tmp_path: Path) -> None:
 
 
 def test_rewritten_body_is_kept_for_a_body_mismatch(tmp_path: Path) -> None:
-    path = _make_entry(tmp_path, body=b"B" * 80)
+    path = _make_entry(tmp_path, body=b"B" * 50)
+    body = Path(body_path(str(path)))
+    judged_inode = body.stat().st_ino
+    _store_like_pip(body, b"F" * 80)  # another pip stores a new body
 
-    outcome = delete_entry(str(tmp_path), str(path), DAMAGED, body_size=50)
+    outcome = delete_entry(str(tmp_path), str(path), DAMAGED, body_inode=judged_inode)
 
     assert outcome.action == "kept"
-    assert path.exists()
+    assert path.read_bytes() == DAMAGED
+    assert body.read_bytes() == b"F" * 80
+
+
+@pytest.mark.parametrize("moment", ["claiming the body", "checking the metadata"])
+def test_of_two_racing_deleters_one_deletes_and_the_fresh_entry_survives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moment: str
+) -> None:
+    """Two pips judged the same damaged entry; the second acts while the first is deleting,
+    then stores its fresh download. Only one may claim the deletion, and nothing fresh is lost."""
+    path = _make_entry(tmp_path)
+    body = Path(body_path(str(path)))
+    judged_inode = body.stat().st_ino
+    competitor: list[Deletion] = []
+
+    def another_pip_acts() -> None:
+        if not competitor:
+            competitor.append(delete_entry(str(tmp_path), str(path), DAMAGED, judged_inode))
+            _store_like_pip(path, b"cc=4,fresh")
+            _store_like_pip(body, b"W" * 500)
+
+    real_read, real_inode = entries._read_exact, entries._inode
+
+    def read(claimed: str) -> bytes | None:
+        data = real_read(claimed)
+        if moment == "checking the metadata":
+            another_pip_acts()
+        return data
+
+    def inode(claimed: str) -> int | None:
+        number = real_inode(claimed)
+        if moment == "claiming the body":
+            another_pip_acts()
+        return number
+
+    monkeypatch.setattr(entries, "_read_exact", read)
+    monkeypatch.setattr(entries, "_inode", inode)
+
+    ours = delete_entry(str(tmp_path), str(path), DAMAGED, judged_inode)
+
+    assert ours.action == "deleted"
+    assert competitor[0].action == "kept" and "already gone" in competitor[0].reason
+    assert path.read_bytes() == b"cc=4,fresh"
+    assert body.read_bytes() == b"W" * 500
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, body.name])
 
 
 def test_already_deleted_entry_is_reported_as_kept(tmp_path: Path) -> None:
@@ -103,7 +178,8 @@ def test_symlinked_body_pointing_outside_is_untouched(tmp_path: Path) -> None:
     path = _make_entry(cache, body=None)
     Path(body_path(str(path))).symlink_to(outside)
 
-    outcome = delete_entry(str(cache), str(path), DAMAGED)
+    # pip opened the body through the link: the inode it saw is the outside file's.
+    outcome = delete_entry(str(cache), str(path), DAMAGED, outside.stat().st_ino)
 
     assert outcome.action == "kept"
     assert path.exists()

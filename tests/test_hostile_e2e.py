@@ -1,0 +1,591 @@
+"""Bad input and hostile conditions around the guard, with real pip 26.3 on Python 3.11.
+
+Credentials in the index URL, links out of the cache, a cache the user cannot write, several pips
+sharing one damaged cache, the kill switch, pip's own machine-readable output, verbosity, the
+startup hook run more than once, and installs broken after the fact (wrapt removed, the package
+directory removed, the package uninstalled).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from support import cache
+from support.guarded import (
+    DEBUG_SWITCH,
+    KILL_SWITCH,
+    PIP_WARNING,
+    PREFIX,
+    REPORT_VARIABLE,
+    GuardFiles,
+    assert_clean_exit,
+    outcomes,
+    read_report,
+    summary_block,
+)
+from support.index import LoopbackIndex
+from support.runner import TRUSTED_HOST, describe, hermetic_env, pip_download, run_pip, run_python
+from support.users import run_unprivileged, world_readable_tmp
+from support.venvs import Venv, VenvFactory, find_python
+from support.wheels import DEFAULT_PACKAGES, BuiltWheel
+
+PIP = "26.3"
+PYTHON = "3.11"
+PROJECTS = list(DEFAULT_PACKAGES)
+CONCURRENT_PIPS = 4
+IMPORTS_WRAPT = "import pip._vendor.cachecontrol.controller, sys; print('wrapt' in sys.modules)"
+
+
+@pytest.fixture(scope="module")
+def venv(make_venv: VenvFactory) -> Venv:
+    return make_venv(find_python(PYTHON), PIP, guard=True)
+
+
+@pytest.fixture(scope="module")
+def pip_wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where dedicated venvs find pip's wheel (downloaded once for this module)."""
+    return tmp_path_factory.mktemp("dedicated-pip-wheels")
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> GuardFiles:
+    return GuardFiles(tmp_path)
+
+
+@pytest.fixture
+def shared_tmp() -> Iterator[Path]:
+    """A directory the unprivileged user can enter (pytest's own tmp dirs are 0700)."""
+    yield from world_readable_tmp()
+
+
+def dedicated_venv(root: Path, wheelhouse: Path, guard_wheel: Path) -> Venv:
+    """A guarded venv of this test's own under ``root``, free to be damaged."""
+    factory = VenvFactory(root=root, wheelhouse=wheelhouse, guard_wheel=lambda: guard_wheel)
+    return factory(find_python(PYTHON), PIP, guard=True)
+
+
+def site_packages(venv: Venv) -> Path:
+    result = run_python(venv, ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+    assert result.returncode == 0, describe(result)
+    return Path(result.stdout.strip())
+
+
+def fill(venv: Venv, cache_dir: Path, index: LoopbackIndex, files: GuardFiles) -> None:
+    result = pip_download(venv, cache_dir, index, PROJECTS, files.env())
+    assert_clean_exit(result)
+    index.reset_log()
+
+
+def wheel_entry(cache_dir: Path, index: LoopbackIndex, wheel: BuiltWheel) -> Path:
+    return cache.entry_path(cache_dir, index.file_url(wheel.filename))
+
+
+def page_entry(cache_dir: Path, index: LoopbackIndex, project: str) -> Path:
+    return cache.entry_path(cache_dir, index.project_url(project))
+
+
+def pip_download_command(
+    venv: Venv, cache_dir: Path, index: LoopbackIndex, dest: Path, projects: Sequence[str]
+) -> list[str]:
+    """The command ``support.runner.pip_download`` runs, for runs it cannot make itself."""
+    return [
+        str(venv.python), "-m", "pip", "download", "--cache-dir", str(cache_dir),
+        "--index-url", index.url, "--trusted-host", TRUSTED_HOST, "--no-deps",
+        "--progress-bar", "off", "-d", str(dest), *projects,
+    ]  # fmt: skip
+
+
+def entry_files(entry: Path) -> dict[Path, bytes]:
+    return {path: path.read_bytes() for path in (entry, cache.body_path(entry))}
+
+
+# -- credentials ------------------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_index_credentials_never_reach_output_report_or_history(
+    venv: Venv,
+    cache_dir: Path,
+    auth_index: LoopbackIndex,
+    guardtest_wheels: dict[str, BuiltWheel],
+    files: GuardFiles,
+) -> None:
+    user, token = auth_index.credentials or ("", "")
+    fill(venv, cache_dir, auth_index, files)
+    cache.garbage(wheel_entry(cache_dir, auth_index, guardtest_wheels["guardtest-alpha"]))
+    cache.vary_mismatch(page_entry(cache_dir, auth_index, "guardtest-bravo"))
+
+    result = pip_download(
+        venv, cache_dir, auth_index, PROJECTS, files.env(report="auth"), extra_args=["-v"]
+    )
+
+    assert_clean_exit(result)
+    assert len(summary_block(result.stderr)) > 1
+    assert token not in result.stdout + result.stderr
+    report_text = files.report("auth").read_text()
+    history_text = files.history.read_text()
+    assert len(read_report(files.report("auth"))["events"]) == 2
+    assert len(files.history_lines()) == 1
+    for secret in (user, token):
+        assert secret not in report_text
+        assert secret not in history_text
+
+
+# -- links out of the cache --------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("linked", ["metadata", "body"])
+def test_file_symlink_out_of_the_cache_is_never_deleted_or_written_through(
+    linked: str,
+    venv: Venv,
+    cache_dir: Path,
+    index: LoopbackIndex,
+    guardtest_wheels: dict[str, BuiltWheel],
+    files: GuardFiles,
+    tmp_path: Path,
+) -> None:
+    fill(venv, cache_dir, index, files)
+    wheel = guardtest_wheels["guardtest-alpha"]
+    entry = wheel_entry(cache_dir, index, wheel)
+    link = entry if linked == "metadata" else cache.body_path(entry)
+    outside = tmp_path / "outside" / "precious"
+    outside.parent.mkdir()
+    # Garbage metadata, or a body that is too short: damage either way, seen through the link.
+    content = b"\x00not a cache entry\xff" * 8 if linked == "metadata" else b"x" * 5000
+    outside.write_bytes(content)
+    link.unlink()
+    link.symlink_to(outside)
+
+    result = pip_download(venv, cache_dir, index, PROJECTS, files.env(report="link"))
+
+    assert_clean_exit(result)
+    assert outside.read_bytes() == content
+    kind = "corrupt" if linked == "metadata" else "body-mismatch"
+    report = read_report(files.report("link"))
+    assert outcomes(report) == {cache.cache_key(index.file_url(wheel.filename)): (kind, "kept")}
+    assert "symbolic link" in report["events"][0]["reason"]
+    assert index.count("/files/") == 1, index.counts()
+
+
+@pytest.mark.e2e
+def test_directory_symlink_out_of_the_cache_never_leads_to_deletion_outside(
+    venv: Venv,
+    cache_dir: Path,
+    index: LoopbackIndex,
+    guardtest_wheels: dict[str, BuiltWheel],
+    files: GuardFiles,
+    tmp_path: Path,
+) -> None:
+    fill(venv, cache_dir, index, files)
+    wheel = guardtest_wheels["guardtest-alpha"]
+    entry = wheel_entry(cache_dir, index, wheel)
+    outside = tmp_path / "outside-bucket"
+    shutil.move(str(entry.parent), str(outside))
+    entry.parent.symlink_to(outside, target_is_directory=True)
+    (outside / "precious.txt").write_bytes(b"not pip's")
+    cache.wrong_shape(entry, "list")  # through the link: the kind that makes pip crash
+    damaged = entry_files(outside / entry.name)
+    report_path = files.report("offline")
+
+    # With the index down pip cannot rewrite anything: what is left is what the guard did.
+    index.down = True
+    offline = pip_download(
+        venv,
+        cache_dir,
+        index,
+        [wheel.project],
+        files.env(report="offline"),
+        extra_args=["--retries", "0"],
+    )
+    # pip's own failure (a RetryError traceback, exit 2), with no frame of the guard in it.
+    assert offline.returncode != 0, describe(offline)
+    assert "pip_cache_guard" not in offline.stderr, describe(offline)
+    assert sorted(p.name for p in outside.iterdir()) == sorted(
+        [entry.name, cache.body_path(entry).name, "precious.txt"]
+    )
+    assert entry_files(outside / entry.name) == damaged
+    assert (outside / "precious.txt").read_bytes() == b"not pip's"
+    report = read_report(report_path)
+    assert outcomes(report) == {
+        cache.cache_key(index.file_url(wheel.filename)): ("corrupt", "kept")
+    }
+    assert "symbolic link" in report["events"][0]["reason"]
+
+    index.down = False
+    online = pip_download(venv, cache_dir, index, PROJECTS, files.env())
+    assert_clean_exit(online)  # the entry that crashed pip is a miss, though it stays
+    assert (outside / "precious.txt").read_bytes() == b"not pip's"
+
+
+# -- a cache the user cannot write -------------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_read_only_cache_reports_delete_failed_and_pip_still_succeeds(
+    shared_tmp: Path,
+    pip_wheelhouse: Path,
+    guard_wheel: Path,
+    index: LoopbackIndex,
+    guardtest_wheels: dict[str, BuiltWheel],
+) -> None:
+    venv = dedicated_venv(shared_tmp / "venvs", pip_wheelhouse, guard_wheel)
+    cache_dir = shared_tmp / "cache"
+    root_files = GuardFiles(shared_tmp / "root")
+    fill(venv, cache_dir, index, root_files)
+    garbage = wheel_entry(cache_dir, index, guardtest_wheels["guardtest-alpha"])
+    crashing = wheel_entry(cache_dir, index, guardtest_wheels["guardtest-charlie"])
+    cache.garbage(garbage)
+    cache.wrong_shape(crashing, "list")
+    damaged = {**entry_files(garbage), **entry_files(crashing)}
+    # Everything below the cache root is root's and read-only for nobody. The root itself stays
+    # writable: pip disables a cache whose root the user cannot write, and never reads it then.
+    for path in cache.cache_root(cache_dir).rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    cache_dir.chmod(0o777)
+    work = shared_tmp / "nobody"
+    for name in ("home", "state", "dl", "out"):
+        (work / name).mkdir(parents=True)
+        (work / name).chmod(0o777)
+    report_path = work / "out" / "report.json"
+    env = hermetic_env(
+        {
+            "HOME": str(work / "home"),
+            "XDG_STATE_HOME": str(work / "state"),
+            REPORT_VARIABLE: str(report_path),
+        }
+    )
+
+    result = run_unprivileged(
+        pip_download_command(venv, cache_dir, index, work / "dl", PROJECTS), env=env
+    )
+
+    assert_clean_exit(result)
+    block = summary_block(result.stderr)
+    assert "could not be deleted" in block[0]
+    report = read_report(report_path)
+    assert outcomes(report) == {
+        cache.cache_key(index.file_url(guardtest_wheels[p].filename)): ("corrupt", "delete-failed")
+        for p in ("guardtest-alpha", "guardtest-charlie")
+    }
+    assert {path: path.read_bytes() for path in damaged} == damaged
+    assert len(list((work / "dl").iterdir())) == len(PROJECTS)
+
+
+# -- several pips at once ----------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_concurrent_pips_share_a_damaged_cache_without_double_deletion(
+    venv: Venv,
+    cache_dir: Path,
+    index: LoopbackIndex,
+    guardtest_wheels: dict[str, BuiltWheel],
+    files: GuardFiles,
+    tmp_path: Path,
+) -> None:
+    fill(venv, cache_dir, index, files)
+    w = {
+        project: wheel_entry(cache_dir, index, wheel) for project, wheel in guardtest_wheels.items()
+    }
+    p = {project: page_entry(cache_dir, index, project) for project in PROJECTS}
+    cache.garbage(w["guardtest-alpha"])
+    cache.wrong_shape(w["guardtest-charlie"], "list")
+    cache.truncate_body(w["guardtest-foxtrot"], 5000)
+    cache.old_format(p["guardtest-bravo"])
+    cache.zero_length(p["guardtest-delta"])
+    cache.vary_mismatch(p["guardtest-echo"])
+    url = {
+        entry: cache.cache_key(index.file_url(guardtest_wheels[k].filename))
+        for k, entry in w.items()
+    }
+    url |= {entry: cache.cache_key(index.project_url(k)) for k, entry in p.items()}
+    expected_kind = {
+        url[w["guardtest-alpha"]]: "corrupt",
+        url[w["guardtest-charlie"]]: "corrupt",
+        url[w["guardtest-foxtrot"]]: "body-mismatch",
+        url[p["guardtest-bravo"]]: "stale-format",
+        url[p["guardtest-delta"]]: "corrupt",
+        url[p["guardtest-echo"]]: "vary-mismatch",
+    }
+    good = [entry for entry in [*w.values(), *p.values()] if url[entry] not in expected_kind]
+    before = {path: data for entry in good for path, data in entry_files(entry).items()}
+
+    processes = []
+    for n in range(CONCURRENT_PIPS):
+        env = hermetic_env(files.env(report=str(n)))
+        command = pip_download_command(venv, cache_dir, index, tmp_path / f"dl-{n}", PROJECTS)
+        processes.append(
+            subprocess.Popen(
+                command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        )
+    outputs = [process.communicate(timeout=180) for process in processes]
+
+    for process, (stdout, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stderr
+        assert "Traceback" not in stderr, stderr
+        assert PREFIX not in stdout, stdout
+    events = [
+        e for n in range(CONCURRENT_PIPS) for e in read_report(files.report(str(n)))["events"]
+    ]
+    assert {e["url"] for e in events} == set(expected_kind), events
+    for event in events:
+        assert event["kind"] == expected_kind[event["url"]], event
+    assert {path: path.read_bytes() for path in before} == before
+    assert len(files.history_lines()) == sum(
+        1 for n in range(CONCURRENT_PIPS) if read_report(files.report(str(n)))["events"]
+    )
+    deletions = Counter(e["url"] for e in events if e["action"] == "deleted")
+    for damaged_url, kind in expected_kind.items():
+        if kind != "vary-mismatch":  # the first pip to look deletes it...
+            assert deletions[damaged_url] >= 1, (damaged_url, events)
+    assert not [e for e in events if e["kind"] == "vary-mismatch" and e["action"] != "kept"]
+    twice = {u: [e for e in events if e["url"] == u] for u, n in deletions.items() if n > 1}
+    assert not twice, "...and no other one may (deletion claims each file by renaming it first)"
+    index.reset_log()
+    again = pip_download(venv, cache_dir, index, PROJECTS, files.env())
+    assert_clean_exit(again)
+    assert again.stderr == "", describe(again)
+    assert index.count("/files/") == 0, index.counts()
+
+
+# -- the kill switch ---------------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("value", "imports_wrapt"),
+    [
+        *[(off, False) for off in ("0", "off", "false", "no", "OFF")],
+        *[(on, True) for on in ("1", "", None)],
+    ],
+)
+def test_kill_switch_keeps_wrapt_out_of_pip(
+    value: str | None, imports_wrapt: bool, venv: Venv
+) -> None:
+    result = run_python(venv, ["-c", IMPORTS_WRAPT], {KILL_SWITCH: value})
+    assert result.returncode == 0, describe(result)
+    assert result.stderr == ""
+    assert result.stdout.strip() == str(imports_wrapt)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("value", ["0", "off", "false", "no"])
+def test_kill_switch_leaves_pip_exactly_as_without_the_guard(
+    value: str,
+    venv: Venv,
+    cache_dir: Path,
+    index: LoopbackIndex,
+    guardtest_wheels: dict[str, BuiltWheel],
+    files: GuardFiles,
+) -> None:
+    fill(venv, cache_dir, index, files)
+    cache.garbage(wheel_entry(cache_dir, index, guardtest_wheels["guardtest-alpha"]))
+
+    result = pip_download(
+        venv, cache_dir, index, PROJECTS, files.env(report="off", **{KILL_SWITCH: value})
+    )
+
+    assert result.returncode == 0, describe(result)
+    assert result.stderr.count(PIP_WARNING) == 2, describe(result)  # pip's own, twice
+    assert "pip-cache-guard" not in result.stderr + result.stdout
+    assert not files.report("off").exists()
+    assert not files.history.exists()
+
+
+# -- output: pip's JSON on stdout, verbosity -----------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_pip_json_output_stays_parseable_with_the_guard_at_work(
+    venv: Venv,
+    cache_dir: Path,
+    index: LoopbackIndex,
+    guardtest_wheels: dict[str, BuiltWheel],
+    files: GuardFiles,
+) -> None:
+    fill(venv, cache_dir, index, files)
+    cache.garbage(wheel_entry(cache_dir, index, guardtest_wheels["guardtest-alpha"]))
+    cache.wrong_shape(wheel_entry(cache_dir, index, guardtest_wheels["guardtest-bravo"]), "list")
+
+    listed = run_pip(venv, ["list", "--format=json"], cache_dir, index, files.env())
+    assert_clean_exit(listed)
+    names = {item["name"].lower() for item in json.loads(listed.stdout)}
+    assert {"pip", "pip-cache-guard", "wrapt"} <= names
+
+    resolved = run_pip(
+        venv,
+        ["install", "--dry-run", "--quiet", "--report", "-", "guardtest-alpha", "guardtest-bravo"],
+        cache_dir,
+        index,
+        files.env(report="dry-run"),
+    )
+    assert_clean_exit(resolved)
+    install = json.loads(resolved.stdout)["install"]
+    assert sorted(item["metadata"]["name"] for item in install) == [
+        "guardtest-alpha",
+        "guardtest-bravo",
+    ]
+    assert summary_block(resolved.stderr) == [resolved.stderr.splitlines()[-1]]
+    assert len(read_report(files.report("dry-run"))["events"]) == 2
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("flags", "env", "lines"),
+    [
+        pytest.param([], {}, "block", id="default"),
+        pytest.param(["-q"], {}, "one", id="-q"),
+        pytest.param([], {"PIP_QUIET": "1"}, "one", id="PIP_QUIET=1"),
+        pytest.param(["-qq"], {}, "none", id="-qq"),
+        pytest.param(["-v"], {}, "detail", id="-v"),
+    ],
+)
+def test_summary_follows_pips_verbosity(
+    flags: list[str],
+    env: dict[str, str],
+    lines: str,
+    venv: Venv,
+    cache_dir: Path,
+    index: LoopbackIndex,
+    guardtest_wheels: dict[str, BuiltWheel],
+    files: GuardFiles,
+) -> None:
+    fill(venv, cache_dir, index, files)
+    cache.garbage(wheel_entry(cache_dir, index, guardtest_wheels["guardtest-alpha"]))
+    cache.vary_mismatch(page_entry(cache_dir, index, "guardtest-bravo"))
+
+    result = pip_download(
+        venv, cache_dir, index, PROJECTS, files.env(report="v", **env), extra_args=flags
+    )
+
+    assert_clean_exit(result)
+    assert len(read_report(files.report("v"))["events"]) == 2  # the guard acted in every case
+    if lines == "none":
+        assert "pip-cache-guard" not in result.stderr, describe(result)
+        return
+    guard_lines = [line for line in result.stderr.splitlines() if "pip-cache-guard" in line]
+    block = summary_block(result.stderr)
+    details = [line.strip().partition(":")[0] for line in block if line.startswith("      ")]
+    if lines == "one":
+        assert block == guard_lines == [block[0]], describe(result)
+    elif lines == "block":
+        assert any(line.startswith("  cache: ") for line in block), block
+        assert sum(line.startswith("  - ") for line in block) == 2, block
+        assert details == [], block
+    else:
+        assert details == ["url", "file", "why"] * 2, block
+    assert block[0].startswith(PREFIX)
+
+
+# -- the startup hook ----------------------------------------------------------------------------
+
+COUNT_FINDERS = """
+import os, site, sys, sysconfig
+def finders():
+    return sum(type(f).__name__ == "GuardFinder" for f in sys.meta_path)
+at_start = finders()
+purelib = sysconfig.get_paths()["purelib"]
+with open(os.path.join(purelib, "pip_cache_guard.pth")) as pth:
+    line = pth.read().strip()
+exec(line)
+site.addsitedir(purelib)  # processes every .pth file of site-packages once more
+sys.modules.pop("pip_cache_guard")
+exec(line)  # a second copy of the package module: its install() must still see our finder
+from pip_cache_guard import install
+install()
+print(at_start, finders(), "wrapt" in sys.modules, "pip_cache_guard.patch" in sys.modules)
+"""
+
+
+@pytest.mark.e2e
+def test_startup_hook_installs_one_finder_and_never_imports_wrapt_without_pip(
+    venv: Venv,
+) -> None:
+    assert run_python(venv, ["-c", "pass"]).stderr == ""
+
+    result = run_python(venv, ["-c", COUNT_FINDERS])
+
+    assert result.returncode == 0, describe(result)
+    assert result.stderr == ""
+    assert result.stdout.split() == ["1", "1", "False", "False"]
+
+
+# -- broken installs (each in a venv of its own) --------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_wrapt_uninstalled_after_the_guard_leaves_python_and_pip_working(
+    tmp_path: Path,
+    pip_wheelhouse: Path,
+    guard_wheel: Path,
+    cache_dir: Path,
+    index: LoopbackIndex,
+    guardtest_wheels: dict[str, BuiltWheel],
+    files: GuardFiles,
+) -> None:
+    venv = dedicated_venv(tmp_path / "venvs", pip_wheelhouse, guard_wheel)
+    removed = run_python(venv, ["-m", "pip", "uninstall", "-y", "wrapt"])
+    assert removed.returncode == 0, describe(removed)
+
+    started = run_python(venv, ["-c", "pass"])
+    assert started.returncode == 0 and started.stderr == "", describe(started)
+    fill(venv, cache_dir, index, files)
+    cache.garbage(wheel_entry(cache_dir, index, guardtest_wheels["guardtest-alpha"]))
+    result = pip_download(venv, cache_dir, index, PROJECTS, files.env())
+    assert result.returncode == 0, describe(result)
+    assert "Traceback" not in result.stderr
+    assert "pip-cache-guard" not in result.stderr  # unguarded: pip's own warning only
+    assert result.stderr.count(PIP_WARNING) == 2, describe(result)
+
+    cache.garbage(wheel_entry(cache_dir, index, guardtest_wheels["guardtest-alpha"]))
+    debug = pip_download(venv, cache_dir, index, PROJECTS, files.env(**{DEBUG_SWITCH: "1"}))
+    assert debug.returncode == 0, describe(debug)
+    assert "pip-cache-guard (debug)" in debug.stderr and "wrapt" in debug.stderr, describe(debug)
+
+
+@pytest.mark.e2e
+def test_package_directory_removed_leaving_the_pth_is_silent(
+    tmp_path: Path,
+    pip_wheelhouse: Path,
+    guard_wheel: Path,
+    cache_dir: Path,
+    index: LoopbackIndex,
+    files: GuardFiles,
+) -> None:
+    venv = dedicated_venv(tmp_path / "venvs", pip_wheelhouse, guard_wheel)
+    purelib = site_packages(venv)
+    shutil.rmtree(purelib / "pip_cache_guard")
+    assert (purelib / "pip_cache_guard.pth").is_file()
+
+    started = run_python(venv, ["-c", "pass"])
+    assert started.returncode == 0 and started.stderr == "", describe(started)
+    version = run_python(venv, ["-m", "pip", "--version"])
+    assert version.returncode == 0 and version.stderr == "", describe(version)
+    assert version.stdout.startswith(f"pip {PIP} ")
+    fill(venv, cache_dir, index, files)
+
+
+@pytest.mark.e2e
+def test_pip_uninstall_removes_the_startup_files(
+    tmp_path: Path, pip_wheelhouse: Path, guard_wheel: Path
+) -> None:
+    venv = dedicated_venv(tmp_path / "venvs", pip_wheelhouse, guard_wheel)
+    purelib = site_packages(venv)
+    assert (purelib / "pip_cache_guard.pth").is_file()
+
+    result = run_python(venv, ["-m", "pip", "uninstall", "-y", "pip-cache-guard"])
+
+    assert result.returncode == 0, describe(result)
+    leftovers = sorted(p.name for p in purelib.iterdir() if p.name.startswith("pip_cache_guard"))
+    assert leftovers == []
+    check = run_python(venv, ["-c", IMPORTS_WRAPT])
+    assert check.stderr == "" and check.stdout.strip() == "False", describe(check)
