@@ -29,8 +29,8 @@ from pip_cache_guard import entries
 from pip_cache_guard.diagnose import diagnose
 from pip_cache_guard.locate import CacheLocation
 
-# Level-2 directories under one first-level one above which a second process pays off (~500
-# entries in the whole cache; a process costs ~10 ms to fork).
+# Third-level directories below one first-level one from which a second process pays off (about
+# 500 entries in the whole cache; forking one costs ~10 ms).
 PARALLEL_SAMPLE_THRESHOLD = 32
 # A temporary file younger than this may belong to a pip that is writing it right now.
 TMP_GRACE_SECONDS = 3600
@@ -244,13 +244,18 @@ def _listing(directory: str, scan: Scan) -> tuple[list[os.DirEntry[str]], list[s
 
 
 def _worth_a_second_process(subtrees: list[str]) -> bool:
-    """Two cores and a cache of more than a few hundred entries (judged by one sample subtree:
-    pip spreads entries evenly over the 16 first-level directories)."""
+    """Two cores and a cache of more than a few hundred entries, judged by one sample: pip
+    spreads entries evenly, so the third-level directories below one first-level directory
+    (at most 256) grow with the cache until about 20,000 entries."""
     if (os.cpu_count() or 1) < 2 or len(subtrees) < 2:
         return False
+    sample = 0
     try:
-        with os.scandir(subtrees[0]) as listing:
-            sample = sum(1 for _ in listing)
+        with os.scandir(subtrees[0]) as second_level:
+            for child in second_level:
+                if child.is_dir(follow_symlinks=False):
+                    with os.scandir(child.path) as third_level:
+                        sample += sum(1 for _ in third_level)
     except OSError:
         return False
     return sample >= PARALLEL_SAMPLE_THRESHOLD
