@@ -45,6 +45,8 @@ CONFIGS = [
     pytest.param("3.11", "24.0", id="py3.11-pip24.0"),
     pytest.param("3.11", "23.3.2", id="py3.11-pip23.3.2"),
     pytest.param("3.13", "26.3", id="py3.13-pip26.3"),
+    pytest.param("3.12", "25.3", id="py3.12-pip25.3"),
+    pytest.param("3.10", "24.0", id="py3.10-pip24.0"),
     pytest.param("3.11", "23.2.1", id="py3.11-pip23.2.1-legacy"),
     pytest.param("3.11", "21.3.1", id="py3.11-pip21.3.1-legacy"),
 ]
