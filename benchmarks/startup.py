@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 HOOK_FILES = ("pip_cache_guard.pth", "pip_cache_guard.start")
 MAX_EXTRA_MODULES = 2
 MODULES_PROBE = "import sys; print('wrapt' in sys.modules, len(sys.modules))"
-# Counts the guard's finders by the mark that _boot uses for idempotency: 1 means the hook ran
+# Counts the guard's finders by the mark they carry for idempotency: 1 means the hook ran
 # (and ran once, although site.py executes a venv's .pth twice before 3.15), 0 means no hook.
 FINDER_PROBE = (
     "import sys; print(sum(bool(getattr(f, '_pip_cache_guard_finder', False))"

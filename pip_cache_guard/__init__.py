@@ -4,8 +4,9 @@ This module is the cheap half of the startup hook: ``pip_cache_guard.pth`` impor
 Python process of the environment, so it holds only the kill switch, a meta-path finder that answers
 ``None`` at once for every module but CacheControl's controller, and ``install()``. It imports
 nothing but ``os`` and ``sys`` (site.py has loaded both already); even ``from __future__`` would
-be a real import, so annotations are strings. The rest (``_boot``, then wrapt and ``patch``) is
-imported only when pip imports its cache controller. Measured cost: ``benchmarks/startup.py``.
+be a real import, so annotations are strings. The rest (``_import_hook``, then wrapt and
+``patch``) is imported only when pip imports its cache controller. Measured cost:
+``benchmarks/startup.py``.
 """
 
 import os
@@ -42,9 +43,9 @@ class GuardFinder:
         if fullname not in WATCHED_MODULES:
             return None
         try:
-            from pip_cache_guard import _boot
+            from pip_cache_guard import _import_hook
 
-            return _boot.guarded_spec(fullname, path, target)
+            return _import_hook.guarded_spec(fullname, path, target)
         except Exception:  # a half-removed guard: the import goes on unguarded
             return None
 
@@ -58,8 +59,8 @@ def install() -> None:
             return
         sys.meta_path.insert(0, GuardFinder())
         if any(name in sys.modules for name in WATCHED_MODULES):  # imported before the hook ran
-            from pip_cache_guard import _boot
+            from pip_cache_guard import _import_hook
 
-            _boot.patch_loaded()
+            _import_hook.patch_loaded()
     except Exception:
         pass

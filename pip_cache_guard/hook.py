@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
-from pip_cache_guard import _boot, entries, history, report
+from pip_cache_guard import _import_hook, entries, history, report
 from pip_cache_guard.diagnose import DAMAGE_KINDS, Unpack, Verdict, body_size_problem, diagnose
 from pip_cache_guard.ledger import Event, Ledger
 
@@ -58,7 +58,7 @@ def _never_raises(fallback: Any) -> Callable[[F], F]:
             try:
                 return function(*args, **kwargs)
             except Exception:
-                _boot.report_internal_error(function.__name__)
+                _import_hook.report_internal_error(function.__name__)
                 return fallback
 
         return boundary  # type: ignore[return-value]
