@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -227,15 +228,20 @@ def shared_tmp() -> Iterator[Path]:
 
 
 def test_read_only_cache_reports_delete_failed(shared_tmp: Path) -> None:
-    path = _make_entry(shared_tmp)
+    cache = shared_tmp / "cache"
+    path = _make_entry(cache)
     path.parent.chmod(0o555)
+    # The unprivileged user may not be able to reach this checkout: give it its own copy.
+    package = Path(entries.__file__).parent
+    shutil.copytree(package, shared_tmp / "lib" / package.name)
     code = (
         "import sys; from pip_cache_guard.entries import delete_entry; "
         "print(delete_entry(sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3])).action)"
     )
+    environ = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(shared_tmp / "lib")}
     try:
         result = run_unprivileged(
-            [sys.executable, "-c", code, str(shared_tmp), str(path), DAMAGED.hex()]
+            [sys.executable, "-c", code, str(cache), str(path), DAMAGED.hex()], env=environ
         )
     finally:
         path.parent.chmod(0o755)
