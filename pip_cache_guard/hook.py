@@ -163,8 +163,11 @@ def _body_status(body_file: Any) -> os.stat_result | None:
         return None
 
 
+@_never_raises(None)
 def at_exit() -> None:
-    """Write the JSON report (if asked), remember the incident, print the summary."""
+    """Write the JSON report (if asked), remember the incident, print the summary.
+
+    Each step has its own boundary too, so that a failing history never costs the summary."""
     events = STATE.ledger.events()
     cache_dir = STATE.ledger.cache_dir
     _write_report(events, cache_dir)

@@ -55,12 +55,11 @@ def format_size(size: int) -> str:
     """Sizes the way pip prints them (decimal units)."""
     if size < 1000:
         return f"{size} bytes"
-    for unit in ("kB", "MB", "GB"):
-        size_in_unit = size / 1000
-        if size_in_unit < 1000 or unit == "GB":
-            return f"{size_in_unit:.1f} {unit}"
-        size = int(size_in_unit)
-    return f"{size} bytes"  # unreachable, keeps mypy sure of the return
+    units = ("kB", "MB", "GB", "TB")
+    value, unit = size / 1000, 0
+    while value >= 1000 and unit < len(units) - 1:
+        value, unit = value / 1000, unit + 1
+    return f"{value:.1f} {units[unit]}"
 
 
 def verbosity(argv: Sequence[str], environ: Mapping[str, str]) -> int:

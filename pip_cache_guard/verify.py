@@ -67,6 +67,16 @@ class LegacyDir:
     stale: bool = False
 
 
+@dataclass(frozen=True)
+class _Rules:
+    """How one directory of the cache is judged; picklable, so a second process gets a copy."""
+
+    root: str  # the directory being scanned; every deletion stays inside it
+    separate_bodies: bool  # http-v2 (pip 23.3+): an entry is metadata plus a .body file
+    now: float  # the moment that leftover temporary files are aged against
+    fix: bool
+
+
 @dataclass
 class Scan:
     """Everything ``verify`` found; counts are totals, lists hold only what needs attention."""
@@ -124,10 +134,10 @@ def verify(
     scan = Scan(location.root)
     now = time.time() if now is None else now
     if os.path.isdir(location.http_dir):
-        _scan_http_dir(scan, location.http_dir, True, now, fix, progress)
+        _scan_http_dir(scan, _Rules(location.http_dir, True, now, fix), progress)
     if os.path.isdir(location.legacy_http_dir):
         entries_before, bytes_before = scan.entries, scan.bytes_total
-        _scan_http_dir(scan, location.legacy_http_dir, False, now, fix, progress)
+        _scan_http_dir(scan, _Rules(location.legacy_http_dir, False, now, fix), progress)
         scan.legacy = LegacyDir(
             location.legacy_http_dir,
             scan.entries - entries_before,
@@ -135,7 +145,7 @@ def verify(
             legacy_is_stale,
         )
     if os.path.isdir(location.wheels_dir):
-        _scan_wheels(scan, location.wheels_dir, fix, progress)
+        _scan_wheels(scan, _Rules(location.wheels_dir, False, now, fix), progress)
     scan.fixed = fix
     scan.seconds = time.perf_counter() - started
     return scan
@@ -154,49 +164,38 @@ def _walk(
         yield directory, depth, files
 
 
-def _scan_http_dir(
-    scan: Scan,
-    http_dir: str,
-    separate_bodies: bool,
-    now: float,
-    fix: bool,
-    progress: Progress | None,
-) -> None:
+def _scan_http_dir(scan: Scan, rules: _Rules, progress: Progress | None) -> None:
     """Scan one HTTP cache directory; a large one in two processes, one per half of its tree."""
-    top_files, subtrees = _listing(http_dir, scan)
+    top_files, subtrees = _listing(rules.root, scan)
     subtrees.sort()  # the same split every time
-    _scan_files(scan, http_dir, http_dir, 0, top_files, separate_bodies, now, fix, progress)
+    _scan_files(scan, rules, rules.root, 0, top_files, progress)
     helper_part = subtrees[1::2] if _worth_a_second_process(subtrees) else []
-    own_part = [(tree, 1) for tree in subtrees if tree not in helper_part]
-    with _second_process(helper_part, scan.cache_dir, http_dir, separate_bodies, now, fix) as part:
-        for directory, depth, files in _walk(own_part, scan):
-            _scan_files(
-                scan, http_dir, directory, depth, files, separate_bodies, now, fix, progress
-            )
+    own_part = [tree for tree in subtrees if tree not in helper_part]
+    with _second_process(scan.cache_dir, rules, helper_part) as part:
+        _scan_trees(scan, rules, own_part, progress)
     scan.absorb(part.result)
     if progress is not None and part.result.entries:
         progress(part.result.entries)
 
 
-def scan_subtrees(
-    cache_dir: str, http_dir: str, subtrees: list[str], separate_bodies: bool, now: float, fix: bool
-) -> Scan:
-    """Scan some top-level subtrees of ``http_dir`` (the second process's share)."""
+def scan_subtrees(cache_dir: str, rules: _Rules, subtrees: list[str]) -> Scan:
+    """Scan some first-level subtrees of an HTTP cache directory (the second process's share)."""
     scan = Scan(cache_dir)
-    for directory, depth, files in _walk([(tree, 1) for tree in subtrees], scan):
-        _scan_files(scan, http_dir, directory, depth, files, separate_bodies, now, fix, None)
+    _scan_trees(scan, rules, subtrees, None)
     return scan
+
+
+def _scan_trees(scan: Scan, rules: _Rules, subtrees: list[str], progress: Progress | None) -> None:
+    for directory, depth, files in _walk([(tree, 1) for tree in subtrees], scan):
+        _scan_files(scan, rules, directory, depth, files, progress)
 
 
 def _scan_files(
     scan: Scan,
-    http_dir: str,
+    rules: _Rules,
     directory: str,
     depth: int,
     files: list[os.DirEntry[str]],
-    separate_bodies: bool,
-    now: float,
-    fix: bool,
     progress: Progress | None,
 ) -> None:
     """Judge the files of one directory of an HTTP cache."""
@@ -209,20 +208,20 @@ def _scan_files(
             _unrecognised(scan, child, "not a regular file")
     for name, child in regular.items():
         if name.endswith(".tmp"):
-            _check_tmp(scan, http_dir, child, now, fix)
+            _check_tmp(scan, rules, child)
         elif prefix is None or not _is_entry_name(name, prefix):
             _unrecognised(scan, child, "not part of pip's cache layout")
         elif name.endswith(entries.BODY_SUFFIX):
             size = _size(child)  # DirEntry caches it: the entry's own check reuses it
             scan.bytes_total += size
-            if separate_bodies and name[: -len(entries.BODY_SUFFIX)] not in regular:
-                _problem(scan, http_dir, child.path, ORPHAN, "body without metadata", size, fix)
+            if rules.separate_bodies and name[: -len(entries.BODY_SUFFIX)] not in regular:
+                _problem(scan, rules, child.path, ORPHAN, "body without metadata", size)
         else:
             body_name = name + entries.BODY_SUFFIX
-            body = regular.get(body_name) if separate_bodies else None
+            body = regular.get(body_name) if rules.separate_bodies else None
             # A body that is a link (reported above) is not judged through, nor missing.
-            needs_body = separate_bodies and body_name not in names
-            _check_entry(scan, http_dir, child.path, body, needs_body, fix)
+            needs_body = rules.separate_bodies and body_name not in names
+            _check_entry(scan, rules, child.path, body, needs_body)
             if progress is not None:
                 progress(1)
 
@@ -269,14 +268,7 @@ class _PartResult:
 
 
 @contextlib.contextmanager
-def _second_process(
-    subtrees: list[str],
-    cache_dir: str,
-    http_dir: str,
-    separate_bodies: bool,
-    now: float,
-    fix: bool,
-) -> Iterator[_PartResult]:
+def _second_process(cache_dir: str, rules: _Rules, subtrees: list[str]) -> Iterator[_PartResult]:
     """Scan ``subtrees`` in another process while the caller scans the rest.
 
     If no process can be started (a sandbox, no semaphores), the share is scanned here after
@@ -286,13 +278,12 @@ def _second_process(
     if not subtrees:
         yield part
         return
-    arguments = (cache_dir, http_dir, subtrees, separate_bodies, now, fix)
     try:
         pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=_process_context())
-        future = pool.submit(scan_subtrees, *arguments)
+        future = pool.submit(scan_subtrees, cache_dir, rules, subtrees)
     except (OSError, ImportError, NotImplementedError):
         yield part
-        part.result = scan_subtrees(*arguments)
+        part.result = scan_subtrees(cache_dir, rules, subtrees)
         return
     try:
         yield part
@@ -302,7 +293,7 @@ def _second_process(
     try:
         part.result = future.result()
     except Exception:  # the process died or could not be fed: scan its share here instead
-        part.result = scan_subtrees(*arguments)
+        part.result = scan_subtrees(cache_dir, rules, subtrees)
     finally:
         pool.shutdown()
 
@@ -329,12 +320,7 @@ def _is_entry_name(name: str, prefix: str) -> bool:
 
 
 def _check_entry(
-    scan: Scan,
-    http_dir: str,
-    path: str,
-    body: os.DirEntry[str] | None,
-    needs_body: bool,
-    fix: bool,
+    scan: Scan, rules: _Rules, path: str, body: os.DirEntry[str] | None, needs_body: bool
 ) -> None:
     scan.entries += 1
     try:
@@ -349,35 +335,36 @@ def _check_entry(
     if verdict.is_damage:
         size = len(data) + (body_size or 0)
         finding = Finding(path, verdict.kind, verdict.reason, size)
-        if fix:
+        if rules.fix:
             body_inode = body.inode() if body is not None else None
-            outcome = entries.delete_entry(http_dir, path, data, body_inode)
+            outcome = entries.delete_entry(rules.root, path, data, body_inode)
             finding.action = outcome.action
             if outcome.reason:
                 finding.reason = f"{finding.reason}; {outcome.reason}"
         scan.problems.append(finding)
     elif needs_body:
-        _problem(scan, http_dir, path, ORPHAN, "metadata without body", len(data), fix)
+        _problem(scan, rules, path, ORPHAN, "metadata without body", len(data))
     else:
         scan.ok_entries += 1
 
 
-def _check_tmp(scan: Scan, http_dir: str, child: os.DirEntry[str], now: float, fix: bool) -> None:
+def _check_tmp(scan: Scan, rules: _Rules, child: os.DirEntry[str]) -> None:
     try:
         status = child.stat(follow_symlinks=False)
     except OSError:
         return  # gone already: its writer finished
-    size, age = status.st_size, now - status.st_mtime
+    size, age = status.st_size, rules.now - status.st_mtime
     scan.bytes_total += size
     if age < TMP_GRACE_SECONDS:
         return  # possibly being written by a running pip
     hours = age / 3600
     reason = f"left by an interrupted write {hours:.0f} h ago"
-    _problem(scan, http_dir, child.path, LEFTOVER_TMP, reason, size, fix)
+    _problem(scan, rules, child.path, LEFTOVER_TMP, reason, size)
 
 
-def _scan_wheels(scan: Scan, wheels_dir: str, fix: bool, progress: Progress | None) -> None:
-    for _directory, _depth, files in _walk([(wheels_dir, 0)], scan):
+def _scan_wheels(scan: Scan, rules: _Rules, progress: Progress | None) -> None:
+    """Cached wheels (``wheels/``, built by pip): each must open as a zip archive."""
+    for _directory, _depth, files in _walk([(rules.root, 0)], scan):
         for child in files:
             if not child.name.endswith(".whl"):
                 scan.bytes_total += _size(child)  # origin.json and the like: pip's, not ours
@@ -390,7 +377,7 @@ def _scan_wheels(scan: Scan, wheels_dir: str, fix: bool, progress: Progress | No
             scan.wheels += 1
             problem = _zip_problem(child.path)
             if problem is not None:
-                _problem(scan, wheels_dir, child.path, BAD_WHEEL, problem, size, fix)
+                _problem(scan, rules, child.path, BAD_WHEEL, problem, size)
             if progress is not None:
                 progress(1)
 
@@ -407,15 +394,13 @@ def _zip_problem(path: str) -> str | None:
     return None
 
 
-def _problem(
-    scan: Scan, root: str, path: str, kind: str, reason: str, size: int, fix: bool
-) -> None:
+def _problem(scan: Scan, rules: _Rules, path: str, kind: str, reason: str, size: int) -> None:
     """A damaged file that is not a whole entry: delete it alone, safely, when fixing."""
     finding = Finding(path, kind, reason, size)
-    if fix:
+    if rules.fix:
         still_bad = kind != ORPHAN or not _has_partner(path)
         outcome = (
-            entries.delete_file(root, path)
+            entries.delete_file(rules.root, path)
             if still_bad
             else entries.Deletion("kept", reason="its other half has appeared since")
         )

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from pip_cache_guard.ledger import Event, Ledger
 from pip_cache_guard.report import (
     document,
+    format_size,
     redact_url,
     summary,
     url_file_name,
@@ -162,3 +163,17 @@ def test_ledger_keeps_one_event_per_entry() -> None:
     assert not ledger.record("/c", "https://h/a", _event("a.whl", "vary-mismatch", "kept"))
     assert ledger.record("/other", "https://h/a", _event("a.whl"))
     assert [event.kind for event in ledger.events()] == ["corrupt", "corrupt"]
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        (0, "0 bytes"),
+        (999, "999 bytes"),
+        (1000, "1.0 kB"),
+        (158_300, "158.3 kB"),
+        (12_345_678_901, "12.3 GB"),
+    ],
+)
+def test_sizes_read_like_pips(size: int, text: str) -> None:
+    assert format_size(size) == text
