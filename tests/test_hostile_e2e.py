@@ -589,3 +589,33 @@ def test_pip_uninstall_removes_the_startup_files(
     assert leftovers == []
     check = run_python(venv, ["-c", IMPORTS_WRAPT])
     assert check.stderr == "" and check.stdout.strip() == "False", describe(check)
+
+
+@pytest.mark.e2e
+def test_editable_install_activates_the_hook_and_uninstall_removes_it(
+    tmp_path: Path, pip_wheelhouse: Path, guard_wheel: Path
+) -> None:
+    factory = VenvFactory(
+        root=tmp_path / "venvs", wheelhouse=pip_wheelhouse, guard_wheel=lambda: guard_wheel
+    )
+    venv = factory(find_python(PYTHON), PIP, guard=False)
+    repo = Path(__file__).resolve().parent.parent
+    installed = run_python(venv, ["-m", "pip", "install", "-q", "-e", str(repo)], timeout=300)
+    assert installed.returncode == 0, describe(installed)
+
+    patched = run_python(
+        venv,
+        [
+            "-c",
+            "import sys, pip._vendor.cachecontrol.controller as c; "
+            "print(sum(bool(getattr(f, '_pip_cache_guard_finder', 0)) for f in sys.meta_path), "
+            "getattr(c, '_pip_cache_guard_patched', False))",
+        ],
+    )
+    assert patched.returncode == 0 and patched.stderr == "", describe(patched)
+    assert patched.stdout.split() == ["1", "True"]
+
+    removed = run_python(venv, ["-m", "pip", "uninstall", "-y", "pip-cache-guard"])
+    assert removed.returncode == 0, describe(removed)
+    purelib = site_packages(venv)
+    assert sorted(p.name for p in purelib.iterdir() if "pip_cache_guard" in p.name) == []
