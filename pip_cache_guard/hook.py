@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
-from pip_cache_guard import _import_hook, entries, history, report
+from pip_cache_guard import _import_hook, entries, report
 from pip_cache_guard.diagnose import DAMAGE_KINDS, Unpack, Verdict, body_size_problem, diagnose
 from pip_cache_guard.ledger import Event, Ledger
 
@@ -188,6 +188,8 @@ def _write_report(events: list[Event], cache_dir: str | None) -> None:
 @_never_raises(None)
 def _remember(events: list[Event], cache_dir: str) -> list[str]:
     """Append this incident to the history; advice if damage keeps hitting this cache."""
+    from pip_cache_guard import history  # platformdirs: paid only when there is something to keep
+
     history.append(cache_dir, STATE.pip_version, events)
     if not any(event.kind in DAMAGE_KINDS for event in events):
         return []
