@@ -59,7 +59,7 @@ def apply(module: ModuleType) -> None:
     def unpack(payload: bytes) -> Any:
         return msgpack.loads(payload, raw=False)
 
-    if _has_parameters(controller, "_load_from_cache", ["self", "request"]):
+    if _has_parameters(controller, "_load_from_cache", ["self", "request"], exact=True):
         wrapt.wrap_function_wrapper(serializer, "loads", _capture_loads)
         wrapt.wrap_function_wrapper(controller, "_load_from_cache", _load_wrapper(unpack))
         STATE.patch_points[module.__name__] = "CacheController._load_from_cache"
@@ -78,8 +78,8 @@ def apply(module: ModuleType) -> None:
         STATE.exit_handler_registered = True
 
 
-def _has_parameters(owner: type, name: str, leading: list[str]) -> bool:
-    """Whether ``owner.name`` is a function whose parameters start with ``leading``."""
+def _has_parameters(owner: type, name: str, leading: list[str], exact: bool = False) -> bool:
+    """Whether ``owner.name`` is a function whose parameters start with (or are) ``leading``."""
     method = getattr(owner, name, None)
     if not callable(method):
         return False
@@ -87,7 +87,7 @@ def _has_parameters(owner: type, name: str, leading: list[str]) -> bool:
         parameters = list(inspect.signature(method).parameters)
     except (TypeError, ValueError):
         return False
-    return parameters[: len(leading)] == leading
+    return (parameters if exact else parameters[: len(leading)]) == leading
 
 
 @contextlib.contextmanager

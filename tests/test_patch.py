@@ -1,0 +1,78 @@
+"""Feature detection: a CacheControl generation the guard does not know is left alone, and said so.
+
+No pip ships such a generation yet, so these few tests build stand-in modules; every real
+generation is driven end to end in ``test_guard_e2e.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Iterator
+
+import pytest
+
+from pip_cache_guard import patch
+from pip_cache_guard.hook import STATE
+
+
+@pytest.fixture
+def package() -> Iterator[str]:
+    """A throwaway package name whose ``serialize`` module patch.apply will look up."""
+    name = "unknown_cachecontrol_generation"
+    serialize = types.ModuleType(f"{name}.serialize")
+
+    class Serializer:
+        def loads(self, request: object, data: bytes) -> None:
+            return None
+
+    serialize.Serializer = Serializer  # type: ignore[attr-defined]
+    serialize.msgpack = types.SimpleNamespace(loads=lambda payload, raw: None)  # type: ignore[attr-defined]
+    sys.modules[serialize.__name__] = serialize
+    yield name
+    del sys.modules[serialize.__name__]
+    STATE.patch_points.pop(f"{name}.controller", None)
+
+
+def _controller_module(package: str, controller: type) -> types.ModuleType:
+    module = types.ModuleType(f"{package}.controller")
+    module.CacheController = controller  # type: ignore[attr-defined]
+    return module
+
+
+def test_an_unknown_controller_is_left_unpatched_and_reported(package: str) -> None:
+    class CacheController:
+        def lookup(self, request: object) -> None:  # neither _load_from_cache nor the 0.12 trio
+            return None
+
+    original = CacheController.lookup
+    patch.apply(_controller_module(package, CacheController))
+
+    assert STATE.patch_points[f"{package}.controller"] == "unsupported: unknown CacheController"
+    assert CacheController.lookup is original
+    assert "wrapt" not in type(sys.modules[f"{package}.serialize"].Serializer.loads).__module__
+
+
+def test_a_load_method_with_another_signature_is_not_guessed_at(package: str) -> None:
+    class CacheController:
+        def _load_from_cache(self, request: object, extra: object) -> None:
+            return None
+
+    patch.apply(_controller_module(package, CacheController))
+
+    assert STATE.patch_points[f"{package}.controller"].startswith("unsupported")
+
+
+def test_a_module_is_patched_once_however_often_it_is_offered(package: str) -> None:
+    class CacheController:
+        def _load_from_cache(self, request: object) -> None:
+            return None
+
+    module = _controller_module(package, CacheController)
+    patch.apply(module)
+    wrapped_once = CacheController.__dict__["_load_from_cache"]
+    patch.apply(module)
+
+    assert STATE.patch_points[f"{package}.controller"] == "CacheController._load_from_cache"
+    assert CacheController.__dict__["_load_from_cache"] is wrapped_once
+    assert CacheController().__class__._load_from_cache.__wrapped__  # a wrapt wrapper
