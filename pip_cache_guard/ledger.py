@@ -34,8 +34,6 @@ class Ledger:
     def record(self, cache_dir: str, url: str, event: Event) -> bool:
         """Keep ``event`` unless this entry already has one; True if it was kept."""
         with self._lock:
-            if self.cache_dir is None:
-                self.cache_dir = cache_dir
             if (cache_dir, url) in self._events:
                 return False
             self._events[(cache_dir, url)] = event
