@@ -126,16 +126,15 @@ def _record(lookup: Lookup, verdict: Verdict, body: os.stat_result | None) -> No
         STATE.ledger.record("", key, _event(key, "", verdict.kind, reason, "kept", 0))
         return
     cache_dir = os.path.abspath(cache_dir)
-    size = entries.entry_size(metadata_path)
-    action, reason = "kept", verdict.reason
+    action, reason, size = "kept", verdict.reason, 0
     if verdict.is_damage:
         body_inode = body.st_ino if body is not None else None
         outcome = entries.delete_entry(cache_dir, metadata_path, lookup.data, body_inode)
-        action = outcome.action
+        action, size = outcome.action, outcome.bytes_freed
         if outcome.reason:
             reason = f"{reason}; {outcome.reason}"
-        if outcome.action == "deleted":
-            size = outcome.bytes_freed
+    if action != "deleted":
+        size = entries.entry_size(metadata_path)  # what is still there
     event = _event(key, metadata_path, verdict.kind, reason, action, size)
     STATE.ledger.record(cache_dir, key, event)
 
