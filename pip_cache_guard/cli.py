@@ -77,13 +77,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from pip_cache_guard import render
-    from pip_cache_guard.locate import locate
+    from pip_cache_guard.locate import legacy_dir_is_stale, locate
     from pip_cache_guard.verify import CacheMissing, verify
 
     location = locate(args.cache_dir)
     try:
         with _progress(enabled=not args.json and sys.stderr.isatty()) as advance:
-            scan = verify(location, fix=args.fix, progress=advance, legacy_is_stale=_pip_is_v2())
+            scan = verify(
+                location, fix=args.fix, progress=advance, legacy_is_stale=legacy_dir_is_stale()
+            )
     except CacheMissing as exc:
         print(f"pip-cache-guard: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -117,17 +119,6 @@ def _emit(as_json: bool, document: Any, text: str) -> None:
         sys.stdout.write("\n")
     else:
         sys.stderr.write(text)
-
-
-def _pip_is_v2() -> bool:
-    """Whether the installed pip (23.3+) uses ``http-v2/`` only, which makes ``http/`` stale."""
-    try:
-        from importlib.metadata import version
-
-        major, minor = (int(part) for part in version("pip").split(".")[:2])
-    except Exception:
-        return True  # no pip here: nothing reads the legacy directory either
-    return (major, minor) >= (23, 3)
 
 
 @contextlib.contextmanager

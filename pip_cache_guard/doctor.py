@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass, field
 
 from pip_cache_guard import FINDER_MARK, KILL_SWITCH, _import_hook, history
-from pip_cache_guard.locate import CacheLocation, locate
+from pip_cache_guard.locate import CacheLocation, installed_pip_version, locate
 
 HOOK_FILE = "pip_cache_guard.pth"
 PIP_CONTROLLER = "pip._vendor.cachecontrol.controller"
@@ -53,7 +53,7 @@ class Health:
 def examine(cache_dir: str | None = None) -> Health:
     """Gather every fact ``doctor`` reports; importing pip's controller here exercises the hook."""
     hook_files = _hook_files()
-    pip_version, patch_point, inactive_reason = _hook_status()
+    patch_point, inactive_reason = _hook_status()
     location = locate(cache_dir)
     exists = os.path.isdir(location.root)
     free_bytes, total_bytes = _disk_space(location.root)
@@ -67,7 +67,7 @@ def examine(cache_dir: str | None = None) -> Health:
         hook_files=hook_files,
         hook_active=inactive_reason is None,
         inactive_reason=inactive_reason,
-        pip_version=pip_version,
+        pip_version=installed_pip_version(),
         patch_point=patch_point,
         cache=location,
         cache_exists=exists,
@@ -91,37 +91,28 @@ def _hook_files() -> list[str]:
     return found
 
 
-def _hook_status() -> tuple[str | None, str | None, str | None]:
-    """(pip version, patch point, why the hook is inactive or None)."""
+def _hook_status() -> tuple[str | None, str | None]:
+    """(patch point, why the hook is inactive or None)."""
     if _import_hook.is_disabled():
-        return _pip_version(), None, f"{KILL_SWITCH}={os.environ[KILL_SWITCH]} (off)"
+        return None, f"{KILL_SWITCH}={os.environ[KILL_SWITCH]} (off)"
     if not any(getattr(finder, FINDER_MARK, False) for finder in sys.meta_path):
-        return _pip_version(), None, "the startup hook did not run in this interpreter"
+        return None, "the startup hook did not run in this interpreter"
     if importlib.util.find_spec("pip") is None:
-        return None, None, "pip is not installed in this interpreter"
+        return None, "pip is not installed in this interpreter"
     try:
         importlib.import_module(PIP_CONTROLLER)
     except Exception as exc:
-        return _pip_version(), None, f"pip's cache controller cannot be imported ({exc})"
+        return None, f"pip's cache controller cannot be imported ({exc})"
     from pip_cache_guard.hook import STATE  # after the import above, which ran the patcher
 
     point = STATE.patch_points.get(PIP_CONTROLLER)
     if point is None:
         if importlib.util.find_spec("wrapt") is None:
-            return _pip_version(), None, "wrapt cannot be imported"
-        return _pip_version(), None, "patching failed (run with PIP_CACHE_GUARD_DEBUG=1)"
+            return None, "wrapt cannot be imported"
+        return None, "patching failed (run with PIP_CACHE_GUARD_DEBUG=1)"
     if point.startswith("unsupported"):
-        return _pip_version(), point, f"this pip is not a generation the guard knows ({point})"
-    return _pip_version(), point, None
-
-
-def _pip_version() -> str | None:
-    try:
-        from importlib.metadata import version
-
-        return version("pip")
-    except Exception:
-        return None
+        return point, f"this pip is not a generation the guard knows ({point})"
+    return point, None
 
 
 def _disk_space(path: str) -> tuple[int | None, int | None]:

@@ -44,6 +44,28 @@ class CacheLocation:
         return os.path.join(self.root, WHEELS_DIR)
 
 
+def installed_pip_version() -> str | None:
+    """The version of the pip installed beside us, if any (from its metadata: nothing imported)."""
+    try:
+        from importlib.metadata import version
+
+        return version("pip")
+    except Exception:
+        return None
+
+
+def legacy_dir_is_stale() -> bool:
+    """Whether ``http/`` is never read here: pip 23.3+ uses ``http-v2/`` only (so does no pip)."""
+    pip_version = installed_pip_version()
+    if pip_version is None:
+        return True
+    try:
+        major, minor = (int(part) for part in pip_version.split(".")[:2])
+    except ValueError:
+        return True
+    return (major, minor) >= (23, 3)
+
+
 def default_cache_dir() -> str:
     """pip's default: ``platformdirs.user_cache_dir("pip")`` (~/.cache/pip on Linux)."""
     return platformdirs.user_cache_dir("pip", appauthor=False)
