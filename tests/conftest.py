@@ -42,9 +42,7 @@ def index_server(guardtest_wheels: dict[str, BuiltWheel]) -> Iterator[LoopbackIn
 @pytest.fixture
 def index(index_server: LoopbackIndex) -> LoopbackIndex:
     """The loopback index, its request log emptied and ``down`` reset for this test."""
-    index_server.reset_log()
-    index_server.down = False
-    return index_server
+    return index_server.fresh()
 
 
 @pytest.fixture(scope="session")
@@ -58,9 +56,7 @@ def auth_index_server(guardtest_wheels: dict[str, BuiltWheel]) -> Iterator[Loopb
 @pytest.fixture
 def auth_index(auth_index_server: LoopbackIndex) -> LoopbackIndex:
     """The authenticated index (``.url`` embeds the credentials), its log emptied."""
-    auth_index_server.reset_log()
-    auth_index_server.down = False
-    return auth_index_server
+    return auth_index_server.fresh()
 
 
 @pytest.fixture(scope="session")

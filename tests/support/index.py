@@ -184,6 +184,12 @@ class LoopbackIndex:
             self._log.clear()
             self.errors.clear()
 
+    def fresh(self) -> LoopbackIndex:
+        """This index as a new test should find it: log empty, answering (not ``down``)."""
+        self.reset_log()
+        self.down = False
+        return self
+
     def count(self, prefix: str = "/", method: str = "GET", status: int | None = None) -> int:
         """How many ``method`` requests had a path starting with ``prefix`` (and ``status``)."""
         return sum(
