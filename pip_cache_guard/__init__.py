@@ -2,10 +2,10 @@
 
 This module is the cheap half of the startup hook: ``pip_cache_guard.pth`` imports it in EVERY
 Python process of the environment, so it holds only the kill switch, a meta-path finder that answers
-``None`` at once for every module but CacheControl's controller, and ``install()``. It imports
+``None`` at once for every module it does not watch, and ``install()``. It imports
 nothing but ``os`` and ``sys`` (site.py has loaded both already); even ``from __future__`` would
 be a real import, so annotations are strings. The rest (``_import_hook``, then wrapt and
-``patch``) is imported only when pip imports its cache controller. Measured cost:
+the integrations) is imported only when pip imports a watched module. Measured cost:
 ``benchmarks/startup.py``.
 """
 
@@ -22,8 +22,15 @@ __version__ = "0.1.0"
 
 KILL_SWITCH = "PIP_CACHE_GUARD"
 OFF_VALUES = ("0", "off", "false", "no")
-# The controller modules whose loader we guard: pip's vendored copy and standalone CacheControl.
-WATCHED_MODULES = ("pip._vendor.cachecontrol.controller", "cachecontrol.controller")
+# The modules the guard patches once they are imported, by the tail of their name, so that vendored
+# copies match too (pip's ``pip._vendor.cachecontrol.controller``, standalone
+# ``cachecontrol.controller``, pipenv's ``pipenv.patched.pip._vendor...``). One ``str.endswith``
+# with this tuple is the finder's whole fast path; ``_import_hook.INTEGRATIONS`` maps each tail to
+# the integration module that patches it, and checks that the tail starts at a dot.
+WATCHED_TAILS = (
+    "cachecontrol.controller",
+    "pip._internal.commands.install",
+)
 # Marks our finder, so that install() never adds a second one (venvs before Python 3.15 run every
 # .pth twice), even if this module were loaded twice under different names.
 FINDER_MARK = "_pip_cache_guard_finder"
@@ -40,7 +47,7 @@ class GuardFinder:
         path: "Sequence[str] | None" = None,
         target: "ModuleType | None" = None,
     ) -> "ModuleSpec | None":
-        if fullname not in WATCHED_MODULES:
+        if not fullname.endswith(WATCHED_TAILS):
             return None
         try:
             from pip_cache_guard import _import_hook
@@ -58,7 +65,7 @@ def install() -> None:
         if any(getattr(finder, FINDER_MARK, False) for finder in sys.meta_path):
             return
         sys.meta_path.insert(0, GuardFinder())
-        if any(name in sys.modules for name in WATCHED_MODULES):  # imported before the hook ran
+        if any(name.endswith(WATCHED_TAILS) for name in sys.modules):  # imported before the hook
             from pip_cache_guard import _import_hook
 
             _import_hook.patch_loaded()

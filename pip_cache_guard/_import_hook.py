@@ -1,49 +1,42 @@
-"""The slow half of the startup hook: runs only once a CacheControl controller is being imported.
+"""The slow half of the startup hook: runs only once a watched module is being imported.
 
-``GuardFinder`` (in ``__init__``) hands the watched import to ``guarded_spec``, which finds the real
-module through the other finders and wraps its loader, so that the module is patched right after it
-has executed. Nothing may escape from here: an error inside an import hook would break the very
-import of pip it watches. Still stdlib only: wrapt is imported by ``patch``, after this.
+``GuardFinder`` (in ``__init__``) hands every import whose name ends in one of ``WATCHED_TAILS`` to
+``guarded_spec``, which finds the real module through the other finders and wraps its loader, so
+that the module is handed to its integration right after it has executed. Nothing may escape from
+here: an error inside an import hook would break the very import of pip it watches. Still stdlib
+only: wrapt is imported by the integrations, after this.
 """
 
 from __future__ import annotations
 
-import os
+import importlib
 import sys
 from typing import TYPE_CHECKING, Any
 
-from pip_cache_guard import FINDER_MARK, KILL_SWITCH, OFF_VALUES, WATCHED_MODULES
+from pip_cache_guard import FINDER_MARK, WATCHED_TAILS
+from pip_cache_guard.switches import report_internal_error
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
     from importlib.machinery import ModuleSpec
     from types import ModuleType
 
-DEBUG_SWITCH = "PIP_CACHE_GUARD_DEBUG"
+# The table of watched modules: name tail -> the integration that patches such a module. Each
+# integration module has ``apply(module)``, feature-detects what it patches and records it in
+# ``hook.STATE.patch_points`` (which ``doctor`` shows); see each module for the pips it knows.
+INTEGRATIONS: dict[str, str] = {
+    "cachecontrol.controller": "pip_cache_guard.integrations.controller",
+    "pip._internal.commands.install": "pip_cache_guard.integrations.install",
+}
+assert set(INTEGRATIONS) == set(WATCHED_TAILS)
 
 
-def is_disabled(environ: Mapping[str, str] | None = None) -> bool:
-    """Whether the kill switch is set (``PIP_CACHE_GUARD=0``, ``off``, ``false`` or ``no``)."""
-    value = (os.environ if environ is None else environ).get(KILL_SWITCH, "")
-    return value.strip().lower() in OFF_VALUES
-
-
-def debug_enabled() -> bool:
-    """Whether internal errors should be shown (``PIP_CACHE_GUARD_DEBUG=1``)."""
-    return os.environ.get(DEBUG_SWITCH, "").strip().lower() not in ("", *OFF_VALUES)
-
-
-def report_internal_error(where: str) -> None:
-    """Print the current exception to stderr under the debug switch; stay silent otherwise."""
-    if not debug_enabled():
-        return
-    try:
-        import traceback
-
-        sys.stderr.write(f"pip-cache-guard (debug): internal error in {where}:\n")
-        traceback.print_exc(file=sys.stderr)
-    except Exception:  # stderr closed or broken: nothing more to do
-        pass
+def integration_for(fullname: str) -> str | None:
+    """The integration module for ``fullname``, if a watched tail ends it at a dot boundary."""
+    for tail, integration in INTEGRATIONS.items():
+        if fullname == tail or fullname.endswith("." + tail):
+            return integration
+    return None
 
 
 def guarded_spec(
@@ -51,6 +44,8 @@ def guarded_spec(
 ) -> ModuleSpec | None:
     """Ask the finders after ours for the real spec and wrap its loader; None if anything fails."""
     try:
+        if integration_for(fullname) is None:
+            return None
         for finder in sys.meta_path:
             find_spec = getattr(finder, "find_spec", None)
             if getattr(finder, FINDER_MARK, False) or find_spec is None:
@@ -58,7 +53,9 @@ def guarded_spec(
             spec: ModuleSpec | None = find_spec(fullname, path, target)
             if spec is None:
                 continue
-            if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            if spec.loader is not None and (
+                hasattr(spec.loader, "exec_module") or hasattr(spec.loader, "load_module")
+            ):
                 spec.loader = _PatchingLoader(spec.loader)  # type: ignore[assignment]
             return spec
     except Exception:
@@ -68,24 +65,27 @@ def guarded_spec(
 
 def patch_loaded() -> None:
     """Patch watched modules that were imported before the hook was installed."""
-    for name in WATCHED_MODULES:
-        module = sys.modules.get(name)
-        if module is not None:
+    for name, module in list(sys.modules.items()):
+        if module is not None and integration_for(name) is not None:
             _patch(module)
 
 
 def _patch(module: ModuleType) -> None:
-    """Hand a freshly executed controller module to the patcher (which imports wrapt)."""
+    """Hand a freshly executed module to its integration (which imports wrapt)."""
     try:
-        from pip_cache_guard import patch
-
-        patch.apply(module)
+        integration = integration_for(module.__name__)
+        if integration is not None:
+            importlib.import_module(integration).apply(module)
     except Exception:  # wrapt missing, a pip we do not know: pip goes on unguarded
         report_internal_error(f"patching {module.__name__}")
 
 
 class _PatchingLoader:
-    """Runs the real loader, then patches the module; looks like the real loader otherwise."""
+    """Runs the real loader, then patches the module; looks like the real loader otherwise.
+
+    ``importlib.reload`` finds the module's spec again through the finders, so a reloaded module
+    passes through here (and is patched) once more.
+    """
 
     def __init__(self, loader: Any) -> None:
         self._loader = loader
@@ -99,7 +99,12 @@ class _PatchingLoader:
         module.__loader__ = self._loader
         if module.__spec__ is not None:
             module.__spec__.loader = self._loader
-        self._loader.exec_module(module)
+        exec_module = getattr(self._loader, "exec_module", None)
+        if exec_module is None:  # Python 3.9's zipimporter (a zipapp pip): the legacy protocol
+            sys.modules[module.__name__] = self._loader.load_module(module.__name__)
+            module = sys.modules[module.__name__]
+        else:
+            exec_module(module)
         _patch(module)
 
     def __getattr__(self, name: str) -> Any:

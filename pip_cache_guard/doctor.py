@@ -16,7 +16,7 @@ import site
 import sys
 from dataclasses import dataclass, field
 
-from pip_cache_guard import FINDER_MARK, KILL_SWITCH, _import_hook, history
+from pip_cache_guard import FINDER_MARK, KILL_SWITCH, history, switches
 from pip_cache_guard.locate import CacheLocation, installed_pip_version, locate
 
 HOOK_FILE = "pip_cache_guard.pth"
@@ -93,7 +93,7 @@ def _hook_files() -> list[str]:
 
 def _hook_status() -> tuple[str | None, str | None]:
     """(patch point, why the hook is inactive or None)."""
-    if _import_hook.is_disabled():
+    if switches.is_disabled():
         return None, f"{KILL_SWITCH}={os.environ[KILL_SWITCH]} (off)"
     if not any(getattr(finder, FINDER_MARK, False) for finder in sys.meta_path):
         return None, "the startup hook did not run in this interpreter"

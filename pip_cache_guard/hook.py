@@ -8,16 +8,22 @@ pip goes on exactly as it would without the guard).
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
-from pip_cache_guard import _import_hook, entries, report
+from pip_cache_guard import entries, report
 from pip_cache_guard.diagnose import DAMAGE_KINDS, Unpack, Verdict, body_size_problem, diagnose
 from pip_cache_guard.ledger import Event, Ledger
+from pip_cache_guard.switches import report_internal_error
 
 REPORT_VARIABLE = "PIP_CACHE_GUARD_REPORT"
+# What the guard imports only once it needs it (at exit, when there is an incident to keep). pip
+# 26.1+ blocks every import once an installation starts, so ``integrations.install`` imports these
+# right before that, in runs that install, and only there.
+LATE_MODULES = ("pip_cache_guard.history",)
 
 
 @dataclass
@@ -58,12 +64,19 @@ def _never_raises(fallback: Any) -> Callable[[F], F]:
             try:
                 return function(*args, **kwargs)
             except Exception:
-                _import_hook.report_internal_error(function.__name__)
+                report_internal_error(function.__name__)
                 return fallback
 
         return boundary  # type: ignore[return-value]
 
     return decorate
+
+
+@_never_raises(None)
+def import_late_modules() -> None:
+    """Import ``LATE_MODULES`` now, while imports are still allowed."""
+    for name in LATE_MODULES:
+        importlib.import_module(name)
 
 
 @_never_raises(None)

@@ -502,7 +502,7 @@ sys.modules.pop("pip_cache_guard")
 exec(line)  # a second copy of the package module: its install() must still see our finder
 from pip_cache_guard import install
 install()
-print(at_start, finders(), "wrapt" in sys.modules, "pip_cache_guard.patch" in sys.modules)
+print(at_start, finders(), "wrapt" in sys.modules, "pip_cache_guard.integrations" in sys.modules)
 """
 
 
@@ -609,7 +609,7 @@ def test_editable_install_activates_the_hook_and_uninstall_removes_it(
             "-c",
             "import sys, pip._vendor.cachecontrol.controller as c; "
             "print(sum(bool(getattr(f, '_pip_cache_guard_finder', 0)) for f in sys.meta_path), "
-            "getattr(c, '_pip_cache_guard_patched', False))",
+            "'_load_from_cache' in vars(c.CacheController).get('_pip_cache_guard_wrapped', ()))",
         ],
     )
     assert patched.returncode == 0 and patched.stderr == "", describe(patched)

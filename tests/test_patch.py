@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from pip_cache_guard import patch
 from pip_cache_guard.hook import STATE
+from pip_cache_guard.integrations import controller as patch
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Integration with CacheControl: wrap the loaders of a freshly imported controller module.
+"""Integration with CacheControl's controller: wrap the loaders of a freshly imported one.
 
 Imported by the startup finder only once pip (or a program using standalone CacheControl) imports
 its controller module, so wrapt's import cost is paid only inside pip. Patch points are chosen by
@@ -19,31 +19,27 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import inspect
 import sys
 import threading
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any, Callable
 
-import wrapt
-
 from pip_cache_guard import hook
 from pip_cache_guard.diagnose import Unpack
 from pip_cache_guard.hook import STATE, Lookup
+from pip_cache_guard.integrations import Wrapper, has_parameters, is_wrapped, wrap_once
 
-_PATCHED_MARK = "_pip_cache_guard_patched"
 _LEGACY_METHODS = ("cached_request", "conditional_headers", "update_cached_response")
 _slot = threading.local()  # the Lookup running on this thread, if any
 
-Wrapper = Callable[[Callable[..., Any], Any, Any, Any], Any]
-
 
 def apply(module: ModuleType) -> None:
-    """Patch one controller module in place; a second call for the same module does nothing."""
-    if getattr(module, _PATCHED_MARK, False):
-        return
-    setattr(module, _PATCHED_MARK, True)
+    """Patch one controller module in place; offering the same module again does nothing.
+
+    The marks sit on the classes, not the module: ``importlib.reload`` re-executes the module in
+    the same namespace with new, unpatched classes, and those are patched again.
+    """
     package = module.__name__.rpartition(".")[0]
     serialize = sys.modules.get(f"{package}.serialize")
     controller = getattr(module, "CacheController", None)
@@ -52,21 +48,23 @@ def apply(module: ModuleType) -> None:
     if controller is None or serializer is None or msgpack is None:
         STATE.patch_points[module.__name__] = "unsupported: no CacheController/Serializer/msgpack"
         return
-    if not _has_parameters(serializer, "loads", ["self", "request", "data"]):
+    if is_wrapped(controller, "_load_from_cache") or is_wrapped(controller, _LEGACY_METHODS[0]):
+        return
+    if not has_parameters(serializer, "loads", ["self", "request", "data"]):
         STATE.patch_points[module.__name__] = "unsupported: unknown Serializer.loads"
         return
 
     def unpack(payload: bytes) -> Any:
         return msgpack.loads(payload, raw=False)
 
-    if _has_parameters(controller, "_load_from_cache", ["self", "request"], exact=True):
-        wrapt.wrap_function_wrapper(serializer, "loads", _capture_loads)
-        wrapt.wrap_function_wrapper(controller, "_load_from_cache", _load_wrapper(unpack))
+    if has_parameters(controller, "_load_from_cache", ["self", "request"], exact=True):
+        wrap_once(serializer, "loads", _capture_loads)
+        wrap_once(controller, "_load_from_cache", _load_wrapper(unpack))
         STATE.patch_points[module.__name__] = "CacheController._load_from_cache"
-    elif all(_has_parameters(controller, name, ["self", "request"]) for name in _LEGACY_METHODS):
-        wrapt.wrap_function_wrapper(serializer, "loads", _capture_loads)
+    elif all(has_parameters(controller, name, ["self", "request"]) for name in _LEGACY_METHODS):
+        wrap_once(serializer, "loads", _capture_loads)
         for name in _LEGACY_METHODS:
-            wrapt.wrap_function_wrapper(controller, name, _legacy_lookup_wrapper(unpack))
+            wrap_once(controller, name, _legacy_lookup_wrapper(unpack))
         STATE.patch_points[module.__name__] = "Serializer.loads inside CacheController lookups"
     else:
         STATE.patch_points[module.__name__] = "unsupported: unknown CacheController"
@@ -76,18 +74,6 @@ def apply(module: ModuleType) -> None:
     if not STATE.exit_handler_registered:
         atexit.register(hook.at_exit)
         STATE.exit_handler_registered = True
-
-
-def _has_parameters(owner: type, name: str, leading: list[str], exact: bool = False) -> bool:
-    """Whether ``owner.name`` is a function whose parameters start with (or are) ``leading``."""
-    method = getattr(owner, name, None)
-    if not callable(method):
-        return False
-    try:
-        parameters = list(inspect.signature(method).parameters)
-    except (TypeError, ValueError):
-        return False
-    return (parameters if exact else parameters[: len(leading)]) == leading
 
 
 @contextlib.contextmanager
