@@ -19,7 +19,10 @@ from typing import Callable, Literal
 
 BODY_SUFFIX = ".body"
 
-Action = Literal["deleted", "kept", "delete-failed"]
+# ``already-deleted``: another process deleted the damaged file, or replaced it with a fresh one,
+# before this one could; nothing damaged is left in place.
+Action = Literal["deleted", "kept", "delete-failed", "already-deleted"]
+ALREADY_GONE = "already gone"
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ def containment_problem(cache_dir: str, path: str) -> str | None:
     try:
         mode = os.lstat(target).st_mode
     except FileNotFoundError:
-        return "already gone"
+        return ALREADY_GONE
     except OSError as exc:
         return f"cannot be examined ({exc.strerror or exc})"
     if stat.S_ISLNK(mode):
@@ -115,13 +118,15 @@ def delete_entry(
     entry had no body) only the metadata is considered.
     """
     problem = containment_problem(cache_dir, metadata_path)
+    if problem == ALREADY_GONE:
+        return Deletion("already-deleted", reason=f"metadata file {problem}")
     if problem is not None:
         return Deletion("kept", reason=f"metadata file {problem}")
     body = body_path(metadata_path)
     freed = 0
     if body_inode is not None:
         body_problem = containment_problem(cache_dir, body)
-        if body_problem is not None and body_problem != "already gone":
+        if body_problem is not None and body_problem != ALREADY_GONE:
             return Deletion("kept", reason=f"body file {body_problem}")
         taken = _take(body, lambda claimed: _inode(claimed) == body_inode)
         if taken.action != "deleted":
@@ -141,14 +146,17 @@ def _take(path: str, still_bad: Callable[[str], bool]) -> Deletion:
     if isinstance(claimed, Deletion):
         return claimed
     if not still_bad(claimed):
-        _give_back(claimed, path)
-        return Deletion("kept", reason="rewritten by another process since it was read")
+        reason = "rewritten by another process since it was read"
+        trouble = _give_back(claimed, path)
+        return Deletion("already-deleted", reason=f"{reason}; {trouble}" if trouble else reason)
     return Deletion("deleted", _remove_claimed(claimed))
 
 
 def delete_file(cache_dir: str, path: str) -> Deletion:
     """Delete one file that is not a whole entry (an orphan, a leftover, a broken wheel)."""
     problem = containment_problem(cache_dir, path)
+    if problem == ALREADY_GONE:
+        return Deletion("already-deleted", reason=f"file {problem}")
     if problem is not None:
         return Deletion("kept", reason=f"file {problem}")
     return _take(path, lambda claimed: True)
@@ -161,18 +169,34 @@ def _claim(path: str) -> str | Deletion:
     try:
         os.rename(path, claimed)
     except FileNotFoundError:
-        return Deletion("kept", reason="already gone (another process deleted it)")
+        return Deletion("already-deleted", reason=f"{ALREADY_GONE} (another process deleted it)")
     except OSError as exc:
         return Deletion("delete-failed", reason=f"cannot delete: {exc.strerror or exc}")
     return claimed
 
 
-def _give_back(claimed: str, path: str) -> None:
-    """Return a claimed file to ``path`` unless something newer is there already."""
-    with contextlib.suppress(OSError):
+def _give_back(claimed: str, path: str) -> str | None:
+    """Return a fresh claimed file to ``path``; a newer file already there wins. Never loses the
+    file: None when done, else why it stays under its claimed name.
+
+    A hard link never replaces anything. Where links fail (FAT, exFAT, SMB; Linux's
+    ``fs.protected_hardlinks`` when another user owns the file), the file is renamed back if the
+    path is still free: a writer that slips in between is overwritten by an equally fresh copy.
+    """
+    try:
         os.link(claimed, path)
-    with contextlib.suppress(OSError):
+    except FileExistsError:
+        pass  # something newer is there: it wins, our copy goes
+    except OSError:
+        if not os.path.lexists(path):
+            try:
+                os.rename(claimed, path)
+            except OSError as exc:
+                return f"could not be put back ({exc.strerror or exc}): it is {claimed}"
+            return None
+    with contextlib.suppress(OSError):  # at worst a second name of the same file stays behind
         os.unlink(claimed)
+    return None
 
 
 def _remove_claimed(claimed: str) -> int:

@@ -69,9 +69,12 @@ def verify_text(scan: Scan) -> str:
         )
     lines.extend(f"  error: {error}" for error in scan.errors)
     if scan.fixed and scan.problems:
+        actions = Counter(finding.action for finding in scan.problems)
+        by_others = actions["already-deleted"]
         lines.append(
-            f"  fixed: {len(scan.problems) - len(scan.remaining)} deleted "
-            f"({format_size(scan.bytes_freed)} freed), {len(scan.remaining)} remain"
+            f"  fixed: {actions['deleted']} deleted ({format_size(scan.bytes_freed)} freed), "
+            + (f"{by_others} already deleted by another process, " if by_others else "")
+            + f"{len(scan.remaining)} remain"
         )
     elif scan.problems:
         lines.append("  run `pip-cache-guard verify --fix` to delete exactly these files")

@@ -24,22 +24,26 @@ SCHEMA_VERSION = 1
 PREFIX = "pip-cache-guard:"
 FILES_SHOWN = 5
 _USERINFO = re.compile(r"//[^/?#@]*@")
+_PATH_PARAMETERS = re.compile(r";[^/?#]*")
+REDACTED = "***"
+LEFT_IN_PLACE = ("kept", "delete-failed")  # actions after which the damaged file is still there
 
 
 def redact_url(url: str) -> str:
-    """Hide credentials: the user-info part and every query value."""
+    """Hide whatever may be a credential: the user-info part, the whole query string (a signed or
+    tokenised link may put its secret in any field, with or without ``=``), path parameters
+    (``;jsessionid=...``) and the fragment. Scheme, host and path stay: they name the file."""
     try:
         parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            netloc = "***@" + netloc.rpartition("@")[2]
-        query = "&".join(
-            f"{field.partition('=')[0]}=***" if "=" in field else field
-            for field in parts.query.split("&")
-        )
-        return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-    except ValueError:  # not a URL we can parse: still never leak a user-info part
-        return _USERINFO.sub("//***@", url.split("?", 1)[0])
+    except ValueError:  # not a URL we can parse: cut by hand, still leaking nothing of the above
+        base = re.split(r"[?#]", url, maxsplit=1)[0]
+        return _PATH_PARAMETERS.sub(f";{REDACTED}", _USERINFO.sub(f"//{REDACTED}@", base))
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{REDACTED}@" + netloc.rpartition("@")[2]
+    path = _PATH_PARAMETERS.sub(f";{REDACTED}", parts.path)
+    query = REDACTED if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, path, query, ""))
 
 
 def url_file_name(url: str) -> str:
@@ -135,6 +139,8 @@ def _headline(damaged: Sequence[Event], skipped: Sequence[Event]) -> str:
             done.append(f"{actions['delete-failed']} could not be deleted")
         if actions["kept"]:
             done.append(f"{actions['kept']} left alone")
+        if actions["already-deleted"]:
+            done.append(f"{actions['already-deleted']} already deleted by another process")
         entries = _plural(len(damaged), "damaged cache entry", "damaged cache entries")
         parts.append(f"{entries} ({kind_text}): {', '.join(done)}")
     if skipped:
@@ -147,7 +153,7 @@ def _advice(damaged: Sequence[Event], skipped: Sequence[Event]) -> list[str]:
     advice = []
     if any(event.action == "deleted" for event in damaged):
         advice.append("Deleted entries are fetched afresh; nothing else in the cache was touched.")
-    if any(event.action != "deleted" for event in damaged):
+    if any(event.action in LEFT_IN_PLACE for event in damaged):
         advice.append(
             "Some damaged files were left in place (see above): if the cache is read-only or "
             "shared, remove them by hand or run `pip cache purge`."

@@ -54,7 +54,7 @@ class Finding:
     kind: str
     reason: str
     bytes: int
-    action: str = "found"  # found, deleted, kept, delete-failed
+    action: str = "found"  # found, or what --fix did: an entries.Action
 
 
 @dataclass
@@ -105,7 +105,8 @@ class Scan:
 
     @property
     def remaining(self) -> list[Finding]:
-        return [finding for finding in self.problems if finding.action != "deleted"]
+        done = ("deleted", "already-deleted")  # by us, or by another process meanwhile
+        return [finding for finding in self.problems if finding.action not in done]
 
     @property
     def bytes_freed(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sys
@@ -85,7 +86,7 @@ def test_rewritten_entry_is_kept(tmp_path: Path) -> None:
 
     outcome = delete_entry(str(tmp_path), str(path), DAMAGED)
 
-    assert outcome.action == "kept"
+    assert outcome.action == "already-deleted"  # the damaged file was replaced: nothing is left
     assert "rewritten" in outcome.reason
     assert path.read_bytes() == b"cc=4,fresh and valid"
     assert Path(body_path(str(path))).exists()
@@ -99,7 +100,7 @@ def test_rewritten_body_is_kept_for_a_body_mismatch(tmp_path: Path) -> None:
 
     outcome = delete_entry(str(tmp_path), str(path), DAMAGED, body_inode=judged_inode)
 
-    assert outcome.action == "kept"
+    assert outcome.action == "already-deleted"
     assert path.read_bytes() == DAMAGED
     assert body.read_bytes() == b"F" * 80
 
@@ -141,19 +142,96 @@ def test_of_two_racing_deleters_one_deletes_and_the_fresh_entry_survives(
     ours = delete_entry(str(tmp_path), str(path), DAMAGED, judged_inode)
 
     assert ours.action == "deleted"
-    assert competitor[0].action == "kept" and "already gone" in competitor[0].reason
+    assert competitor[0].action == "already-deleted" and "already gone" in competitor[0].reason
     assert path.read_bytes() == b"cc=4,fresh"
     assert body.read_bytes() == b"W" * 500
     assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, body.name])
 
 
-def test_already_deleted_entry_is_reported_as_kept(tmp_path: Path) -> None:
+@pytest.mark.parametrize("with_body", [False, True])
+def test_an_entry_another_process_deleted_is_reported_as_already_deleted(
+    tmp_path: Path, with_body: bool
+) -> None:
     path = Path(entry_path(str(tmp_path), URL))
+
+    outcome = delete_entry(str(tmp_path), str(path), DAMAGED, 1234 if with_body else None)
+
+    assert outcome.action == "already-deleted"
+    assert "already gone" in outcome.reason
+    assert entries.delete_file(str(tmp_path), str(path)).action == "already-deleted"
+
+
+def _fresh_entry_and_a_failing_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: OSError
+) -> Path:
+    """A damaged entry that another pip rewrote before we claimed it, on a filesystem where
+    ``os.link`` fails with ``error``."""
+    path = _make_entry(tmp_path, metadata=b"cc=4,fresh and valid")
+
+    def no_links(source: str, target: str) -> None:
+        raise error
+
+    monkeypatch.setattr(os, "link", no_links)
+    return path
+
+
+@pytest.mark.parametrize(
+    "error",
+    [PermissionError(errno.EPERM, "Operation not permitted"), OSError(errno.EXDEV, "x-device")],
+)
+def test_a_fresh_file_is_given_back_where_hard_links_fail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: OSError
+) -> None:
+    path = _fresh_entry_and_a_failing_link(tmp_path, monkeypatch, error)
 
     outcome = delete_entry(str(tmp_path), str(path), DAMAGED)
 
-    assert outcome.action == "kept"
-    assert "already gone" in outcome.reason
+    assert path.read_bytes() == b"cc=4,fresh and valid"
+    assert (outcome.action, outcome.reason) == (
+        "already-deleted",
+        "rewritten by another process since it was read",
+    )
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".body"]
+
+
+def test_a_newer_file_at_the_path_wins_over_the_one_given_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _fresh_entry_and_a_failing_link(tmp_path, monkeypatch, PermissionError(errno.EPERM, ""))
+    real_read = entries._read_exact
+
+    def read_then_another_pip_writes(claimed: str) -> bytes | None:
+        data = real_read(claimed)
+        _store_like_pip(path, b"cc=4,newer still")
+        return data
+
+    monkeypatch.setattr(entries, "_read_exact", read_then_another_pip_writes)
+
+    assert delete_entry(str(tmp_path), str(path), DAMAGED).action == "already-deleted"
+    assert path.read_bytes() == b"cc=4,newer still"
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".body"]
+
+
+def test_a_file_that_cannot_be_given_back_is_kept_and_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _fresh_entry_and_a_failing_link(tmp_path, monkeypatch, PermissionError(errno.EPERM, ""))
+    real_rename = os.rename
+    renames: list[str] = []
+
+    def rename_once(source: str, target: str) -> None:  # the claim works, the way back fails
+        renames.append(target)
+        if len(renames) > 1:
+            raise PermissionError(errno.EACCES, "Permission denied")
+        real_rename(source, target)
+
+    monkeypatch.setattr(os, "rename", rename_once)
+
+    outcome = delete_entry(str(tmp_path), str(path), DAMAGED)
+
+    assert Path(renames[0]).read_bytes() == b"cc=4,fresh and valid"
+    assert outcome.action == "already-deleted"
+    assert f"could not be put back (Permission denied): it is {renames[0]}" in outcome.reason
 
 
 def test_symlinked_metadata_and_its_target_outside_are_untouched(tmp_path: Path) -> None:
@@ -248,3 +326,29 @@ def test_read_only_cache_reports_delete_failed(shared_tmp: Path) -> None:
 
     assert result.stdout.strip() == "delete-failed", result.stderr
     assert path.exists()
+
+
+def test_a_fresh_file_another_user_owns_survives_protected_hardlinks(shared_tmp: Path) -> None:
+    """A shared cache: root's pip rewrote the entry, ``nobody``'s guard claimed it and must give
+    it back, but Linux's ``fs.protected_hardlinks`` forbids linking another user's file."""
+    if Path("/proc/sys/fs/protected_hardlinks").read_text().strip() != "1" or os.geteuid() != 0:
+        pytest.skip("needs root and fs.protected_hardlinks=1")
+    cache = shared_tmp / "cache"
+    path = _make_entry(cache, metadata=b"cc=4,fresh and valid")  # owned by root, mode 0644
+    for directory in [cache, *path.relative_to(cache).parents]:
+        (cache / directory).chmod(0o777)  # a shared cache every user may write
+    package = Path(entries.__file__).parent
+    shutil.copytree(package, shared_tmp / "lib" / package.name)
+    code = (
+        "import sys; from pip_cache_guard.entries import delete_entry; "
+        "print(delete_entry(sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3])).action)"
+    )
+    environ = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(shared_tmp / "lib")}
+
+    result = run_unprivileged(
+        [sys.executable, "-c", code, str(cache), str(path), DAMAGED.hex()], env=environ
+    )
+
+    assert path.read_bytes() == b"cc=4,fresh and valid", result.stderr
+    assert result.stdout.strip() == "already-deleted"
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".body"]

@@ -37,27 +37,55 @@ def _event(name: str, kind: str = "corrupt", action: str = "deleted", size: int 
     [
         ("https://user:tok@host/simple/x/", "https://***@host/simple/x/"),
         ("https://__token__@host:8443/f.whl", "https://***@host:8443/f.whl"),
-        (
-            "https://host/f.whl?X-Amz-Signature=abc&v=1",
-            "https://host/f.whl?X-Amz-Signature=***&v=***",
-        ),
+        ("https://host/f.whl?X-Amz-Signature=abc&v=1", "https://host/f.whl?***"),
+        ("https://host/x.whl?SECRET_TOKEN_abc123", "https://host/x.whl?***"),  # no "=": a field
+        ("https://host/x.whl?a=1;SECRET_TOKEN", "https://host/x.whl?***"),
+        ("https://host/x.whl;jsessionid=SECRET/y", "https://host/x.whl;***/y"),
         ("https://host/f.whl", "https://host/f.whl"),
         ("https://host/f.whl#sha256=00", "https://host/f.whl"),
+        ("https://u:SECRET@[::1/x.whl;SECRET?SECRET#SECRET", "https://***@[::1/x.whl;***"),
     ],
 )
 def test_redact_url(url: str, expected: str) -> None:
     assert redact_url(url) == expected
 
 
-secrets = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123456789-_.~", min_size=8)
+# Secrets are upper case; everything else in the generated URLs is lower case, so a secret found
+# in the redacted URL can only have leaked.
+secrets = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=8)
+_names = st.sampled_from(["token", "sig", "x-amz-signature", "key", ""])
+_query_fields = st.tuples(
+    st.sampled_from(["{s}", "{n}={s}", "{s}=", "{s}==", "{n}={s}={s}"]), _names, secrets
+)
 
 
-@given(user=secrets, token=secrets, query_secret=secrets)
-def test_no_credential_survives_redaction(user: str, token: str, query_secret: str) -> None:
-    url = f"https://{user}:{token}@index.example/simple/pkg/?token={query_secret}"
+@given(
+    user=st.one_of(st.none(), secrets),
+    password=st.one_of(st.none(), secrets),
+    path_parameter=st.one_of(st.none(), secrets),
+    fields=st.lists(_query_fields, max_size=4),
+    separator=st.sampled_from(["&", ";"]),
+    fragment=st.one_of(st.none(), secrets),
+)
+def test_no_credential_survives_redaction(
+    user: str | None,
+    password: str | None,
+    path_parameter: str | None,
+    fields: list[tuple[str, str, str]],
+    separator: str,
+    fragment: str | None,
+) -> None:
+    userinfo = f"{user or ''}{':' + password if password else ''}@" if user or password else ""
+    path = "/files/demo-1.0-py3-none-any.whl" + (f";id={path_parameter}" if path_parameter else "")
+    query = separator.join(form.format(n=name, s=secret) for form, name, secret in fields)
+    url = f"https://{userinfo}index.example{path}" + (f"?{query}" if query else "")
+    url += f"#{fragment}" if fragment else ""
+
     redacted = redact_url(url)
-    for secret in (user, token, query_secret):
-        assert secret not in redacted
+
+    for secret in (user, password, path_parameter, fragment, *(f[2] for f in fields)):
+        assert not secret or secret not in redacted
+    assert redacted.startswith("https://") and "/files/demo-1.0-py3-none-any.whl" in redacted
 
 
 def test_url_file_name() -> None:
@@ -131,6 +159,19 @@ def test_failed_deletion_is_said_with_what_to_do() -> None:
     text = summary([_event("a.whl", action="delete-failed")], "/c")
     assert "0 deleted (0 bytes freed), 1 could not be deleted" in text
     assert "pip cache purge" in text
+
+
+def test_an_entry_another_process_deleted_is_not_said_to_be_left_in_place() -> None:
+    text = summary([_event("a.whl", action="already-deleted"), _event("b.whl")], "/c")
+
+    assert (
+        "2 damaged cache entries (2 corrupt): 1 deleted (1.0 kB freed), 1 already deleted" in text
+    )
+    assert "left in place" not in text and "pip cache purge" not in text
+    left = summary(
+        [_event("a.whl", action="already-deleted"), _event("b.whl", action="kept")], "/c"
+    )
+    assert "left in place" in left
 
 
 def test_document_follows_schema_1() -> None:

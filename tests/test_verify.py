@@ -23,7 +23,7 @@ import requests
 import urllib3
 from cachecontrol.serialize import Serializer
 
-from pip_cache_guard import entries, verify
+from pip_cache_guard import entries, render, verify
 from pip_cache_guard.locate import CacheLocation
 from pip_cache_guard.verify import TMP_GRACE_SECONDS, CacheMissing, Scan
 
@@ -559,3 +559,31 @@ def test_a_second_process_finds_and_fixes_exactly_what_one_process_does(
     assert files_under(split.root).keys() == {
         path.replace(str(alone.root), str(split.root)) for path in files_under(alone.root)
     }
+
+
+def test_fix_counts_an_entry_another_process_deleted_as_done(
+    built: Cache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pip (or another verify) deletes the damaged entry between our read and our fix."""
+    damaged = built.add("gone.whl")
+    damaged.write_bytes(b"")
+    real_diagnose = verify.diagnose
+
+    def diagnose_then_another_process_deletes(data: bytes, *args: Any, **kwargs: Any) -> Any:
+        verdict = real_diagnose(data, *args, **kwargs)
+        if damaged.exists() and not data:
+            damaged.unlink()
+            Path(entries.body_path(str(damaged))).unlink()
+        return verdict
+
+    monkeypatch.setattr(verify, "diagnose", diagnose_then_another_process_deletes)
+
+    scan = built.scan(fix=True)
+
+    (finding,) = scan.problems
+    assert finding.action == "already-deleted" and "already gone" in finding.reason
+    assert scan.remaining == []
+    text = render.verify_text(scan)
+    assert (
+        "fixed: 0 deleted (0 bytes freed), 1 already deleted by another process, 0 remain" in text
+    )
