@@ -43,11 +43,12 @@ class Health:
     free_bytes: int | None
     low_disk: bool
     history_file: str
+    history_error: str | None = None  # why the history cannot be read
     recent_incidents: list[history.Incident] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
-        return self.hook_active and not self.low_disk
+        return self.hook_active and not self.low_disk and self.history_error is None
 
 
 def examine(cache_dir: str | None = None) -> Health:
@@ -57,6 +58,11 @@ def examine(cache_dir: str | None = None) -> Health:
     location = locate(cache_dir)
     exists = os.path.isdir(location.root)
     free_bytes, total_bytes = _disk_space(location.root)
+    history_file = history.history_path()
+    try:
+        incidents, history_error = history.read(history_file)[:RECENT_INCIDENTS], None
+    except OSError as exc:  # one line of the report, not the end of it
+        incidents, history_error = [], f"cannot be read ({exc.strerror or exc})"
     low_disk = free_bytes is not None and (
         free_bytes < LOW_FREE_BYTES
         or (total_bytes is not None and free_bytes < total_bytes * LOW_FREE_FRACTION)
@@ -74,8 +80,9 @@ def examine(cache_dir: str | None = None) -> Health:
         cache_bytes=_tree_size(location.root) if exists else 0,
         free_bytes=free_bytes,
         low_disk=low_disk,
-        history_file=history.history_path(),
-        recent_incidents=history.read()[:RECENT_INCIDENTS],
+        history_file=history_file,
+        history_error=history_error,
+        recent_incidents=incidents,
     )
 
 

@@ -49,6 +49,17 @@ def entry_size(metadata_path: str) -> int:
     return sum(_size(path) or 0 for path in (metadata_path, body_path(metadata_path)))
 
 
+def damage_fingerprint(metadata_path: str, diagnosed: bytes, body: os.stat_result | None) -> str:
+    """Names one damaged state of an entry: its file, the bytes judged, and the identity of the
+    body file pip opened. Met again (by pips running at the same moment, or by each run while the
+    entry cannot be deleted) it is the same; an entry damaged anew differs, because pip stores a
+    new entry by renaming new files into place (new metadata, or a new body inode and mtime)."""
+    digest = hashlib.sha256(os.fsencode(metadata_path) + b"\0" + diagnosed)
+    if body is not None:
+        digest.update(f"\0{body.st_ino}:{body.st_size}:{body.st_mtime_ns}".encode())
+    return digest.hexdigest()[:32]
+
+
 def containment_problem(cache_dir: str, path: str) -> str | None:
     """Why ``path`` may not be deleted as part of ``cache_dir``, or None if it may.
 

@@ -148,12 +148,15 @@ def _record(lookup: Lookup, verdict: Verdict, body: os.stat_result | None) -> No
             reason = f"{reason}; {outcome.reason}"
     if action != "deleted":
         size = entries.entry_size(metadata_path)  # what is still there
-    event = _event(key, metadata_path, verdict.kind, reason, action, size)
+    fingerprint = entries.damage_fingerprint(metadata_path, lookup.data, body)
+    event = _event(key, metadata_path, verdict.kind, reason, action, size, fingerprint)
     STATE.ledger.record(cache_dir, key, event)
 
 
-def _event(key: str, cache_file: str, kind: str, reason: str, action: str, size: int) -> Event:
-    return Event(report.redact_url(key), cache_file, kind, reason, action, size)
+def _event(
+    key: str, cache_file: str, kind: str, reason: str, action: str, size: int, fingerprint: str = ""
+) -> Event:
+    return Event(report.redact_url(key), cache_file, kind, reason, action, size, fingerprint)
 
 
 def _metadata_path(cache: Any, key: str) -> str | None:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Event:
-    """One cache entry the guard handled. ``url`` is already redacted."""
+    """One cache entry the guard handled. ``url`` is already redacted. ``fingerprint`` names the
+    damaged state met (``entries.damage_fingerprint``); it goes to the history, not the report."""
 
     url: str
     cache_file: str
@@ -21,6 +22,7 @@ class Event:
     reason: str
     action: str
     bytes: int
+    fingerprint: str = ""
 
 
 class Ledger:

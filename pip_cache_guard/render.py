@@ -111,6 +111,7 @@ def doctor_json(health: Health) -> dict[str, Any]:
         "free_bytes": health.free_bytes,
         "low_disk": health.low_disk,
         "history_file": health.history_file,
+        "history_error": health.history_error,
         "recent_incidents": [incident_json(incident) for incident in health.recent_incidents],
     }
 
@@ -131,7 +132,9 @@ def doctor_text(health: Health) -> str:
         + (format_size(health.cache_bytes) if health.cache_exists else "does not exist yet"),
         f"  [{mark[not health.low_disk]}] free space there: {free}"
         + (": low; a full disk is what truncates cache files" if health.low_disk else ""),
-        f"       history: {health.history_file}",
+        f"       history: {health.history_file}"
+        if health.history_error is None
+        else f"  [!!] history: {health.history_file} {health.history_error}",
     ]
     if health.recent_incidents:
         lines.append("  recent incidents:")

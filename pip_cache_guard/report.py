@@ -48,7 +48,10 @@ def redact_url(url: str) -> str:
 
 def url_file_name(url: str) -> str:
     """The last path segment of a (redacted) URL: the wheel's name, or ``name/`` for index pages."""
-    path = urlsplit(url).path
+    try:
+        path = urlsplit(url).path
+    except ValueError:  # e.g. an unbalanced "[" in the host: the URL is all we can show
+        return url
     name = path.rstrip("/").rpartition("/")[2]
     if not name:
         return url

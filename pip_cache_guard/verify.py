@@ -27,7 +27,7 @@ import msgpack
 
 from pip_cache_guard import entries
 from pip_cache_guard.diagnose import diagnose
-from pip_cache_guard.locate import CacheLocation
+from pip_cache_guard.locate import HTTP_DIR, LEGACY_HTTP_DIR, WHEELS_DIR, CacheLocation
 
 # Third-level directories below one first-level one from which a second process pays off (about
 # 500 entries in the whole cache; forking one costs ~10 ms).
@@ -113,8 +113,46 @@ class Scan:
         return sum(finding.bytes for finding in self.problems if finding.action == "deleted")
 
 
+# What ``cache_kind`` says a directory is.
+PIP_CACHE = "pip"
+# pip's own subdirectories of its cache root, which pip creates as it first needs each: any one of
+# them makes a directory a pip cache (``selfcheck/`` alone: a pip cache with nothing cached yet).
+_PIP_CACHE_PARTS = (HTTP_DIR, LEGACY_HTTP_DIR, WHEELS_DIR, "selfcheck")
+
+
 class CacheMissing(Exception):
-    """The cache directory does not exist or is not a directory."""
+    """The cache directory does not exist, is not a directory, or holds no cache."""
+
+
+def cache_kind(directory: str) -> str | None:
+    """What kind of cache ``directory`` is (``PIP_CACHE``), or None when it holds none that
+    ``verify`` knows: a scan of it would check nothing and wrongly call it clean. An empty
+    directory is a pip cache nobody has written to yet (a new ``--cache-dir``): clean, truly."""
+    if not _has_children(directory):
+        return PIP_CACHE
+    if any(os.path.isdir(os.path.join(directory, part)) for part in _PIP_CACHE_PARTS):
+        return PIP_CACHE
+    return None
+
+
+def _has_children(directory: str) -> bool:
+    try:
+        with os.scandir(directory) as listing:
+            return any(True for _ in listing)
+    except OSError:
+        return True  # unreadable: let the scan say so
+
+
+def _no_cache_message(directory: str) -> str:
+    """Why ``directory`` cannot be verified, pointing at the pip cache next to it if there is one
+    (``…/pip/http-v2`` is where the guard's summary says the damage was)."""
+    message = (
+        f"{directory} holds no pip cache (pip's cache directory holds http-v2/, http/ or wheels/)"
+    )
+    for candidate in (os.path.dirname(directory), os.path.join(directory, "pip")):
+        if candidate != directory and cache_kind(candidate) is not None:
+            return f"{message}; {candidate} is one"
+    return message
 
 
 def _unpack(payload: bytes) -> Any:
@@ -131,6 +169,8 @@ def verify(
     """Scan the cache at ``location``; with ``fix``, delete exactly the damaged files."""
     if not os.path.isdir(location.root):
         raise CacheMissing(f"no cache directory at {location.root}")
+    if cache_kind(location.root) is None:
+        raise CacheMissing(_no_cache_message(location.root))
     started = time.perf_counter()
     scan = Scan(location.root)
     now = time.time() if now is None else now

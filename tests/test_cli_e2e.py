@@ -432,6 +432,19 @@ def test_verify_missing_directory_is_a_one_line_error(
     assert_clean_error(run_guard(venv, home, "verify", "--cache-dir", str(a_file), "--fix"))
 
 
+def test_verify_on_a_directory_that_holds_no_cache_says_so(
+    venv: Venv, home: Home, tmp_path: Path
+) -> None:
+    http_dir = tmp_path / "pip" / "http-v2"  # the directory the summary names as "cache:"
+    (http_dir / "0" / "1").mkdir(parents=True)
+
+    for as_json in ([], ["--json"]):
+        result = run_guard(venv, home, "verify", "--cache-dir", str(http_dir), *as_json)
+        assert_clean_error(result)
+        assert f"{http_dir} holds no pip cache" in result.stderr
+        assert f"{tmp_path / 'pip'} is one" in result.stderr
+
+
 @pytest.fixture(scope="module")
 def shared_root() -> Iterator[Path]:
     """A 0755 directory for what ``nobody`` must reach (pytest's tmp dirs are 0700)."""

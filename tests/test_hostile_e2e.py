@@ -263,20 +263,30 @@ def test_read_only_cache_reports_delete_failed_and_pip_still_succeeds(
         }
     )
 
-    result = run_unprivileged(
-        pip_download_command(venv, cache_dir, index, work / "dl", PROJECTS), env=env
-    )
+    # Four runs meet the same two undeletable entries: one damage, not a failing disk.
+    results = []
+    for run in range(4):
+        downloads = work / "dl" / str(run)  # a file already downloaded is not fetched again
+        downloads.mkdir(mode=0o777)
+        downloads.chmod(0o777)
+        command = pip_download_command(venv, cache_dir, index, downloads, PROJECTS)
+        results.append(run_unprivileged(command, env=env))
 
-    assert_clean_exit(result)
-    block = summary_block(result.stderr)
-    assert "could not be deleted" in block[0]
+    for result in results:
+        assert_clean_exit(result)
+        block = summary_block(result.stderr)
+        assert "could not be deleted" in block[0]
+    assert "times in the past 7 days" not in results[-1].stderr, describe(results[-1])
     report = read_report(report_path)
     assert outcomes(report) == {
         cache.cache_key(index.file_url(guardtest_wheels[p].filename)): ("corrupt", "delete-failed")
         for p in ("guardtest-alpha", "guardtest-charlie")
     }
     assert {path: path.read_bytes() for path in damaged} == damaged
-    assert len(list((work / "dl").iterdir())) == len(PROJECTS)
+    assert len(list((work / "dl" / "3").iterdir())) == len(PROJECTS)
+    history = GuardFiles(work).history_lines()
+    assert len(history) == 4
+    assert len({e["fingerprint"] for line in history for e in line["events"]}) == 2, history
 
 
 # -- several pips at once ----------------------------------------------------------------------
@@ -350,6 +360,10 @@ def test_concurrent_pips_share_a_damaged_cache_without_double_deletion(
     assert not [e for e in events if e["kind"] == "vary-mismatch" and e["action"] != "kept"]
     twice = {u: [e for e in events if e["url"] == u] for u, n in deletions.items() if n > 1}
     assert not twice, "...and no other one may (deletion claims each file by renaming it first)"
+    # Each damaged entry is one damage however many pips met it: the same fingerprint for all.
+    history = files.history_lines()
+    marks = {(e["url"], e["fingerprint"]) for line in history for e in line["events"]}
+    assert len(marks) == len(expected_kind), history
     index.reset_log()
     again = pip_download(venv, cache_dir, index, PROJECTS, files.env())
     assert_clean_exit(again)

@@ -176,6 +176,40 @@ def test_an_empty_cache_directory_is_clean(tmp_path: Path) -> None:
     assert (scan.entries, scan.wheels, scan.problems, scan.errors) == (0, 0, [], [])
 
 
+def test_a_pip_cache_that_holds_only_selfcheck_is_clean(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "pip")
+    (cache.root / "selfcheck").mkdir()
+    (cache.root / "selfcheck" / "abc.json").write_text("{}")
+
+    scan = cache.scan()
+
+    assert (scan.entries, scan.wheels, scan.problems, scan.errors) == (0, 0, [], [])
+
+
+@pytest.mark.parametrize(
+    ("target", "pointer"),
+    [
+        ("home/.cache/pip/http-v2", "home/.cache/pip"),  # what the guard's summary calls "cache:"
+        ("home/.cache", "home/.cache/pip"),
+        ("tmp", None),
+    ],
+)
+def test_a_directory_that_holds_no_pip_cache_is_said_to_be_one(
+    tmp_path: Path, target: str, pointer: str | None
+) -> None:
+    Cache(tmp_path / "home" / ".cache" / "pip").add("good.whl")
+    (tmp_path / "tmp" / "build-xyz").mkdir(parents=True)
+    (tmp_path / "tmp" / "notes.txt").write_text("hello")
+    directory = tmp_path / target
+
+    with pytest.raises(CacheMissing) as raised:
+        verify.verify(CacheLocation(str(directory), "--cache-dir", False))
+
+    message = str(raised.value)
+    assert message.startswith(f"{directory} holds no pip cache")
+    assert message.endswith(f"; {tmp_path / pointer} is one" if pointer else "wheels/)")
+
+
 # -- metadata damage: the hook's own diagnosis ---------------------------------------------------
 
 
