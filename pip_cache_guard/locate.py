@@ -1,10 +1,14 @@
 """Where pip keeps its cache, found the way pip finds it.
 
-Precedence, lowest first, as in pip's ``Configuration``: the platform default, then the config files
-(global, user, site, then the file named by ``PIP_CONFIG_FILE``), then ``PIP_CACHE_DIR``, then an
-explicit ``--cache-dir``. As in pip: ``PIP_CONFIG_FILE=/dev/null`` (os.devnull) skips every config
-file, an existing ``PIP_CONFIG_FILE`` hides the user's files, and empty values count as unset.
-Only the ``[global]`` section is read: ``cache-dir`` is a general option.
+As in pip's ``Configuration`` and its option parser: config files are read in pip's override order
+(global, user, site, then the file named by ``PIP_CONFIG_FILE``; the later file wins), the
+``[global]`` section and then the ``[cache]`` section (the command's own section, as for
+``pip cache dir``), then the ``PIP_*`` environment; an explicit ``--cache-dir`` beats them all.
+Empty values count as unset. ``PIP_CONFIG_FILE=/dev/null`` (os.devnull) skips every config file,
+an existing ``PIP_CONFIG_FILE`` hides the user's files. Where the files are follows pip's
+``utils/appdirs.py`` (the same from pip 21.3 to 26.3): on macOS the user file is
+``~/Library/Application Support/pip/pip.conf`` only if that directory exists, else
+``~/.config/pip/pip.conf``; Windows also has the legacy ``%USERPROFILE%\\pip\\pip.ini``.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import configparser
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import platformdirs
@@ -20,7 +24,11 @@ import platformdirs
 HTTP_DIR = "http-v2"  # pip 23.3+
 LEGACY_HTTP_DIR = "http"  # pip up to 23.2; pip 23.3+ never reads it
 WHEELS_DIR = "wheels"
-_CONFIG_NAME = "pip.ini" if sys.platform == "win32" else "pip.conf"
+# Sections whose options pip applies, in order: general options, then the command's own section.
+# ``cache`` is ``pip cache``'s: the cache ``pip cache dir`` names. A cache-dir set only for one
+# command ([install], [download], [wheel]) applies to that command alone (README, Limits).
+SECTIONS = ("global", "cache")
+_ENV_NAMES_IGNORED = ("version", "help")  # as pip's configuration
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,7 @@ class CacheLocation:
     root: str
     source: str
     disabled: bool
+    disabled_by: str = ""  # where no-cache-dir was set, when ``disabled``
 
     @property
     def http_dir(self) -> str:
@@ -72,19 +81,20 @@ def default_cache_dir() -> str:
 
 
 def locate(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> CacheLocation:
-    """The cache directory pip would use in this environment."""
+    """The cache directory pip would use in this environment, and whether pip's cache is on."""
     environ = os.environ if environ is None else environ
-    settings = _global_settings(_config_files(environ))
-    # pip ignores empty values, and any other value of no-cache-dir (even "false") disables.
-    disabled = bool(environ.get("PIP_NO_CACHE_DIR")) or bool(settings.get("no-cache-dir"))
+    root, source = _normalize(default_cache_dir()), "default"
+    disabled_by = ""
+    for name, value, origin in _settings(environ):
+        # As pip's option parser: both options set one destination, so the later one wins; any
+        # value of no-cache-dir (even "false") disables the cache.
+        if name == "cache-dir":
+            root, source, disabled_by = _normalize(value), origin, ""
+        elif name == "no-cache-dir":
+            disabled_by = origin
     if explicit:
-        return CacheLocation(_normalize(explicit), "--cache-dir", disabled)
-    if environ.get("PIP_CACHE_DIR"):
-        return CacheLocation(_normalize(environ["PIP_CACHE_DIR"]), "PIP_CACHE_DIR", disabled)
-    value, path = settings.get("cache-dir", ("", ""))
-    if value:
-        return CacheLocation(_normalize(value), f"config file {path}", disabled)
-    return CacheLocation(_normalize(default_cache_dir()), "default", disabled)
+        root, source = _normalize(explicit), "--cache-dir"
+    return CacheLocation(root, source, bool(disabled_by), disabled_by)
 
 
 def _normalize(path: str) -> str:
@@ -92,38 +102,89 @@ def _normalize(path: str) -> str:
     return os.path.abspath(os.path.expanduser(path))
 
 
+def _settings(environ: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """(option, value, where it was set) in the order pip applies them; empty values dropped.
+
+    Within a section, options come in the order they first appear across the files (a later file
+    replaces the value, not the position), as pip's merged configuration dictionary has them.
+    """
+    sections: dict[str, dict[str, tuple[str, str]]] = {name: {} for name in (*SECTIONS, ":env:")}
+    for path in _config_files(environ):
+        for section, name, value in _read_config(path):
+            if section in sections:
+                sections[section][name] = (value, f"config file {path}")
+    for variable, value in environ.items():
+        if variable.startswith("PIP_") and variable[4:].lower() not in _ENV_NAMES_IGNORED:
+            sections[":env:"][_option_name(variable[4:])] = (value, variable)
+    return [
+        (name, value, origin)
+        for options in sections.values()
+        for name, (value, origin) in options.items()
+        if value
+    ]
+
+
+def _option_name(name: str) -> str:
+    """pip's ``_normalize_name``: the same option from a file or the environment."""
+    name = name.lower().replace("_", "-")
+    return name[2:] if name.startswith("--") else name
+
+
+def _config_name() -> str:
+    return "pip.ini" if sys.platform.startswith("win") else "pip.conf"
+
+
 def _config_files(environ: Mapping[str, str]) -> list[str]:
-    """Config files in pip's override order (later wins), as pip's ``iter_config_files``."""
+    """Config files in pip's override order (later wins): ``get_configuration_files`` and
+    ``iter_config_files`` of pip's configuration module."""
     named = environ.get("PIP_CONFIG_FILE")
     if named == os.devnull:
         return []
-    global_dirs = platformdirs.site_config_dir("pip", appauthor=False, multipath=True)
-    files = [os.path.join(directory, _CONFIG_NAME) for directory in global_dirs.split(os.pathsep)]
-    if sys.platform.startswith("linux"):
-        files.append(os.path.join("/etc", _CONFIG_NAME))
+    name = _config_name()
+    files = [os.path.join(directory, name) for directory in _site_config_dirs()]
     if not (named and os.path.exists(named)):  # pip skips user files when PIP_CONFIG_FILE exists
-        if sys.platform != "win32":
-            files.append(os.path.join(os.path.expanduser("~"), ".pip", _CONFIG_NAME))
-        user_dir = platformdirs.user_config_dir("pip", appauthor=False, roaming=True)
-        files.append(os.path.join(user_dir, _CONFIG_NAME))
-    files.append(os.path.join(sys.prefix, _CONFIG_NAME))
+        legacy = "pip" if sys.platform.startswith("win") else ".pip"
+        files.append(os.path.join(os.path.expanduser("~"), legacy, name))
+        files.append(os.path.join(_user_config_dir(), name))
+    files.append(os.path.join(sys.prefix, name))
     if named:
         files.append(named)
     return files
 
 
-def _global_settings(paths: Iterable[str]) -> dict[str, tuple[str, str]]:
-    """``[global]`` options of these files merged (later wins): name -> (value, file)."""
-    settings: dict[str, tuple[str, str]] = {}
-    for path in paths:
-        if not os.path.isfile(path):
-            continue
-        parser = configparser.RawConfigParser()
-        try:
-            parser.read(path, encoding="utf-8")
-        except (configparser.Error, OSError, UnicodeDecodeError):
-            continue  # pip would refuse to run; we just ignore the file
-        if parser.has_section("global"):
-            for name, value in parser.items("global"):
-                settings[name.replace("_", "-")] = (value.strip(), path)
-    return settings
+def _site_config_dirs() -> list[str]:
+    """pip's ``appdirs.site_config_dirs``."""
+    if sys.platform == "darwin":  # platformdirs' site config and data dirs agree on macOS
+        return platformdirs.site_data_dir("pip", appauthor=False, multipath=True).split(os.pathsep)
+    directories = platformdirs.site_config_dir("pip", appauthor=False, multipath=True)
+    if sys.platform == "win32":
+        return [directories]
+    return [*directories.split(os.pathsep), "/etc"]
+
+
+def _user_config_dir() -> str:
+    """pip's ``appdirs.user_config_dir``: on macOS, ``~/Library/Application Support/pip`` only
+    when it exists, else the Linux-like ``~/.config/pip``."""
+    if sys.platform == "darwin":
+        application_support = platformdirs.user_data_dir("pip", appauthor=False, roaming=True)
+        if os.path.isdir(application_support):
+            return application_support
+        return os.path.expanduser(os.path.join("~", ".config", "pip"))
+    return platformdirs.user_config_dir("pip", appauthor=False, roaming=True)
+
+
+def _read_config(path: str) -> list[tuple[str, str, str]]:
+    """(section, option, value) of one config file; nothing if it is missing or broken."""
+    if not os.path.isfile(path):
+        return []
+    parser = configparser.RawConfigParser()
+    parser.optionxform = _option_name  # type: ignore[assignment,method-assign]
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        return []  # pip would refuse to run; we just ignore the file
+    return [
+        (section, name, value.strip())
+        for section in parser.sections()
+        for name, value in parser.items(section)
+    ]

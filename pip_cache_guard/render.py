@@ -121,7 +121,11 @@ def doctor_text(health: Health) -> str:
     hook_where = ", ".join(health.hook_files) if health.hook_files else "not found"
     active = "yes" if health.hook_active else f"no: {health.inactive_reason}"
     free = format_size(health.free_bytes) if health.free_bytes is not None else "unknown"
-    disabled = " (pip's cache is disabled by PIP_NO_CACHE_DIR)" if health.cache.disabled else ""
+    disabled = (
+        f" (pip's cache is disabled by no-cache-dir in {health.cache.disabled_by})"
+        if health.cache.disabled
+        else ""
+    )
     lines = [
         f"pip-cache-guard doctor ({__version__}) for {health.python}",
         f"  [{mark[health.hook_installed]}] hook installed: {hook_where}",

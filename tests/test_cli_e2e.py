@@ -543,6 +543,9 @@ LOCATE_CASES = [
     "config-file-beats-user-config",
     "config-file-hides-user-config",
     "empty-cache-dir-in-config-file",
+    "cache-section-beats-global",
+    "install-section-is-not-pip-cache-s",
+    "empty-no-cache-dir-in-config-file",
 ]
 
 
@@ -576,6 +579,21 @@ def _locate_env(case: str, root: Path, home: Home) -> dict[str, str | None]:
             "[global]\ncache-dir =\n",
             None,
         ),
+        "cache-section-beats-global": (
+            {"PIP_CONFIG_FILE": str(conf)},
+            f"[cache]\ncache-dir = {root / 'cache-section'}\n",
+            user_cache,
+        ),
+        "install-section-is-not-pip-cache-s": (
+            {"PIP_CONFIG_FILE": str(conf)},
+            f"[install]\ncache-dir = {root / 'install-section'}\n",
+            None,
+        ),
+        "empty-no-cache-dir-in-config-file": (  # pip drops the empty value: the cache stays on
+            {"PIP_CONFIG_FILE": str(conf)},
+            "[global]\nno-cache-dir =\n",
+            None,
+        ),
         "config-file-hides-user-config": (
             {"PIP_CONFIG_FILE": str(conf)},
             "[global]\ntimeout = 30\n",
@@ -605,6 +623,7 @@ def test_verify_finds_the_cache_pip_cache_dir_names(
     assert json_of(result)["cache_dir"] == pip_says
     doctor = run_guard(venv, home, "doctor", "--json", extra_env=env, cwd=tmp_path)
     assert json_of(doctor)["cache_dir"] == pip_says
+    assert json_of(doctor)["cache_disabled"] is False  # `pip cache dir` fails when it is
 
 
 def test_cache_dir_behind_a_link_is_the_same_directory(

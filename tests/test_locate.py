@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+import platformdirs
 import pytest
 
 from pip_cache_guard.locate import HTTP_DIR, LEGACY_HTTP_DIR, WHEELS_DIR, locate
@@ -160,11 +161,16 @@ def test_a_config_file_without_cache_dir_does_not_hide_an_earlier_one(dirs: Dirs
     assert locate(environ={}).root == dirs.cache("from-global")
 
 
-def test_only_the_global_section_counts_and_underscores_are_accepted(dirs: Dirs) -> None:
+def test_global_then_cache_sections_count_as_for_pip_cache_dir(dirs: Dirs) -> None:
     write_config(dirs.user_config, dirs.cache("from-install"), section="install")
-    assert locate(environ={}).root == dirs.default
+    assert locate(environ={}).root == dirs.default  # pip install's own: pip cache dir ignores it
     write_config(dirs.user_config, dirs.cache("underscored"), key="cache_dir")
     assert locate(environ={}).root == dirs.cache("underscored")
+    dirs.site_config.write_text(f"[cache]\ncache-dir = {dirs.cache('from-cache')}\n")
+    write_config(dirs.root / "named.conf", dirs.cache("from-named"))  # [global]: applied first
+    location = locate(environ={"PIP_CONFIG_FILE": str(dirs.root / "named.conf")})
+    assert location.root == dirs.cache("from-cache")
+    assert location.source == f"config file {dirs.site_config}"
 
 
 def test_broken_config_file_is_ignored(dirs: Dirs) -> None:
@@ -246,3 +252,77 @@ def test_pip_no_cache_dir_with_any_value_sets_disabled(dirs: Dirs, value: str) -
 
 def test_cache_is_enabled_without_pip_no_cache_dir(dirs: Dirs) -> None:
     assert locate(environ={"PIP_CACHE_DIR": dirs.cache("c")}).disabled is False
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_an_empty_no_cache_dir_in_a_config_file_leaves_the_cache_on(dirs: Dirs, value: str) -> None:
+    """pip drops empty values before its --no-cache-dir callback sees them."""
+    dirs.user_config.parent.mkdir(parents=True)
+    dirs.user_config.write_text(f"[global]\nno-cache-dir ={value}\n")
+    assert locate(environ={}).disabled is False
+
+
+def test_no_cache_dir_in_a_config_file_disables_whatever_its_value(dirs: Dirs) -> None:
+    dirs.user_config.parent.mkdir(parents=True)
+    dirs.user_config.write_text("[global]\nno-cache-dir = false\n")
+    location = locate(environ={})
+    assert location.disabled is True
+    assert location.disabled_by == f"config file {dirs.user_config}"
+
+
+def test_the_later_of_cache_dir_and_no_cache_dir_wins_as_in_pips_parser(dirs: Dirs) -> None:
+    dirs.user_config.parent.mkdir(parents=True)
+    dirs.user_config.write_text("[global]\nno-cache-dir = 1\n")
+    # The environment is applied after the config files: its cache-dir turns the cache back on.
+    location = locate(environ={"PIP_CACHE_DIR": dirs.cache("env")})
+    assert (location.root, location.disabled) == (dirs.cache("env"), False)
+    dirs.user_config.write_text(f"[global]\ncache-dir = {dirs.cache('c')}\n")
+    location = locate(environ={"PIP_NO_CACHE_DIR": "1"})
+    assert (location.root, location.disabled_by) == (dirs.cache("c"), "PIP_NO_CACHE_DIR")
+
+
+# -- other platforms, simulated: pip's utils/appdirs.py rules --------------------------------------
+
+
+@pytest.fixture
+def macos(dirs: Dirs, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """sys.platform is darwin; platformdirs answers as it does on macOS (user config and data
+    dirs are both Application Support). Returns the Application Support pip directory."""
+    support = dirs.home / "Library" / "Application Support" / "pip"
+    monkeypatch.setattr(sys, "platform", "darwin")
+    for name in ("user_config_dir", "user_data_dir"):
+        monkeypatch.setattr(platformdirs, name, lambda *args, **kwargs: str(support))
+    for name in ("site_config_dir", "site_data_dir"):
+        monkeypatch.setattr(platformdirs, name, lambda *a, **k: str(dirs.root / "Library" / "pip"))
+    return support
+
+
+def test_macos_reads_dot_config_unless_application_support_exists(dirs: Dirs, macos: Path) -> None:
+    write_config(dirs.user_config, dirs.cache("from-dot-config"))  # ~/.config/pip/pip.conf
+
+    assert locate(environ={}).root == dirs.cache("from-dot-config")
+
+    macos.mkdir(parents=True)  # pip now reads the user file from here, and only from here
+    assert locate(environ={}).root == dirs.default
+    write_config(macos / "pip.conf", dirs.cache("from-application-support"))
+    assert locate(environ={}).root == dirs.cache("from-application-support")
+
+
+def test_macos_site_files_come_from_the_site_data_dir(dirs: Dirs, macos: Path) -> None:
+    write_config(dirs.root / "Library" / "pip" / "pip.conf", dirs.cache("from-site"))
+    assert locate(environ={}).root == dirs.cache("from-site")
+
+
+def test_windows_reads_the_legacy_user_pip_ini(dirs: Dirs, monkeypatch: pytest.MonkeyPatch) -> None:
+    roaming = dirs.home / "AppData" / "Roaming" / "pip"
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setattr(platformdirs, "user_config_dir", lambda *a, **k: str(roaming))
+    monkeypatch.setattr(platformdirs, "site_config_dir", lambda *a, **k: str(dirs.root / "pd"))
+    write_config(dirs.home / "pip" / "pip.ini", dirs.cache("from-legacy"))  # %USERPROFILE%\pip
+
+    assert locate(environ={}).root == dirs.cache("from-legacy")
+
+    write_config(roaming / "pip.ini", dirs.cache("from-roaming"))  # the newer file wins
+    assert locate(environ={}).root == dirs.cache("from-roaming")
+    write_config(dirs.root / "pd" / "pip.ini", dirs.cache("from-site"))  # the global one loses
+    assert locate(environ={}).root == dirs.cache("from-roaming")
