@@ -128,19 +128,15 @@ def cache_kind(directory: str) -> str | None:
     """What kind of cache ``directory`` is (``PIP_CACHE``), or None when it holds none that
     ``verify`` knows: a scan of it would check nothing and wrongly call it clean. An empty
     directory is a pip cache nobody has written to yet (a new ``--cache-dir``): clean, truly."""
-    if not _has_children(directory):
-        return PIP_CACHE
-    if any(os.path.isdir(os.path.join(directory, part)) for part in _PIP_CACHE_PARTS):
-        return PIP_CACHE
-    return None
-
-
-def _has_children(directory: str) -> bool:
     try:
         with os.scandir(directory) as listing:
-            return any(True for _ in listing)
+            names = {child.name for child in listing}
     except OSError:
-        return True  # unreadable: let the scan say so
+        return PIP_CACHE  # cannot tell: the scan will report why it cannot read it
+    parts = [os.path.join(directory, part) for part in _PIP_CACHE_PARTS if part in names]
+    if not names or any(os.path.isdir(part) for part in parts):
+        return PIP_CACHE
+    return None
 
 
 def _no_cache_message(directory: str) -> str:
@@ -150,7 +146,7 @@ def _no_cache_message(directory: str) -> str:
         f"{directory} holds no pip cache (pip's cache directory holds http-v2/, http/ or wheels/)"
     )
     for candidate in (os.path.dirname(directory), os.path.join(directory, "pip")):
-        if candidate != directory and cache_kind(candidate) is not None:
+        if candidate != directory and os.path.isdir(candidate) and cache_kind(candidate):
             return f"{message}; {candidate} is one"
     return message
 
