@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from support import cache
+from support.guarded import REPORT_VARIABLE, summary_block
 from support.index import LoopbackIndex
 from support.runner import ExtraEnv, describe, hermetic_env, pip_download
 from support.users import run_unprivileged, world_readable_tmp
@@ -779,6 +780,31 @@ def test_history_lists_incidents_newest_first_without_credentials(
 
     doctor = json_of(run_guard(venv, home, "doctor", "--json"))
     assert doctor["recent_incidents"] == incidents
+
+
+def test_a_token_in_a_direct_links_query_is_never_shown_reported_or_kept(
+    venv: Venv,
+    home: Home,
+    cache_dir: Path,
+    index: LoopbackIndex,
+    guardtest_wheels: dict[str, BuiltWheel],
+) -> None:
+    """A signed or tokenised link (``…/x.whl?TOKEN``, no ``=``): the token is a query field."""
+    token = "SECRET_TOKEN_abc123"
+    url = f"{index.file_url(guardtest_wheels['guardtest-echo'].filename)}?{token}"
+    report = home.root / "report.json"
+    fill = pip_download(venv, cache_dir, index, [url], home.env())
+    assert fill.returncode == 0, describe(fill)
+    cache.garbage(cache.entry_path(cache_dir, url))
+
+    env = home.env({REPORT_VARIABLE: str(report)})
+    result = pip_download(venv, cache_dir, index, [url], env, extra_args=["-v"])
+
+    assert result.returncode == 0, describe(result)
+    block = "\n".join(summary_block(result.stderr))  # pip's own -v lines show the URL: not ours
+    assert "guardtest_echo-1.0-py3-none-any.whl?***" in block, block
+    assert token not in block
+    assert token not in report.read_text() and token not in home.history_file.read_text()
 
 
 def test_history_is_empty_and_clean_before_any_incident(venv: Venv, home: Home) -> None:
