@@ -146,7 +146,7 @@ def _record(lookup: Lookup, verdict: Verdict, body: os.stat_result | None) -> No
         action, size = outcome.action, outcome.bytes_freed
         if outcome.reason:
             reason = f"{reason}; {outcome.reason}"
-    if action != "deleted":
+    if action in report.LEFT_IN_PLACE:
         size = entries.entry_size(metadata_path)  # what is still there
     fingerprint = entries.damage_fingerprint(metadata_path, lookup.data, body)
     event = _event(key, metadata_path, verdict.kind, reason, action, size, fingerprint)

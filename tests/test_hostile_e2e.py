@@ -358,6 +358,8 @@ def test_concurrent_pips_share_a_damaged_cache_without_double_deletion(
         if kind != "vary-mismatch":  # the first pip to look deletes it...
             assert deletions[damaged_url] >= 1, (damaged_url, events)
     assert not [e for e in events if e["kind"] == "vary-mismatch" and e["action"] != "kept"]
+    # What another pip deleted occupies nothing of ours (a fresh entry there is not counted).
+    assert all(e["bytes"] == 0 for e in events if e["action"] == "already-deleted"), events
     twice = {u: [e for e in events if e["url"] == u] for u, n in deletions.items() if n > 1}
     assert not twice, "...and no other one may (deletion claims each file by renaming it first)"
     # Each damaged entry is one damage however many pips met it: the same fingerprint for all.
