@@ -9,7 +9,11 @@ They repeat the checks of CacheControl's ``Serializer.loads`` (every version pip
   msgpack, a document of the wrong shape, which makes pip raise on every run);
 - ``stale-format``: a well-formed ``cc=N`` prefix of another serializer version;
 - ``vary-mismatch``: a valid entry recorded for other request headers (not damage);
-- ``body-mismatch``: a valid entry whose separate body file has another size than its headers say.
+- ``body-mismatch``: a valid entry whose separate body file has another size than its headers say;
+- ``missing-body``: metadata of a cache that keeps bodies apart, without its body file (the second
+  of the entry's two writes has not happened: in progress, or interrupted). pip's own cache class
+  never serves such an entry; standalone CacheControl's ``SeparateBodyFileCache`` serves it with an
+  empty body (``IncompleteRead``, or an empty 200).
 """
 
 from __future__ import annotations
@@ -19,10 +23,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
-Kind = Literal["ok", "corrupt", "stale-format", "vary-mismatch", "body-mismatch"]
+Kind = Literal["ok", "corrupt", "stale-format", "vary-mismatch", "body-mismatch", "missing-body"]
 
-# Kinds that prove the files useless: the guard deletes them. A Vary mismatch is a valid entry.
-DAMAGE_KINDS: frozenset[str] = frozenset({"corrupt", "stale-format", "body-mismatch"})
+# Kinds that prove the files useless: the guard deletes them (a missing body only once it cannot
+# be a write in progress). A Vary mismatch is a valid entry.
+DAMAGE_KINDS: frozenset[str] = frozenset(
+    {"corrupt", "stale-format", "body-mismatch", "missing-body"}
+)
 
 # The version CacheControl has written since 0.12 (pip 10 onwards): b"cc=4," + msgpack.
 CURRENT_FORMAT = b"4"
@@ -59,6 +66,9 @@ class Verdict:
 
 
 OK = Verdict("ok", "valid entry")
+MISSING_BODY = Verdict(
+    "missing-body", "metadata without its .body file (the entry's second write never happened)"
+)
 
 
 def diagnose(

@@ -18,6 +18,10 @@ from dataclasses import dataclass
 from typing import Callable, Literal
 
 BODY_SUFFIX = ".body"
+# CacheControl writes an entry as two files, metadata first, then the body (from memory, right
+# after). Metadata without its body that is younger than this may belong to a writer between its
+# two writes right now; older, the second write is not coming (a crash, a killed process).
+WRITE_GRACE_SECONDS = 120
 
 # ``already-deleted``: another process deleted the damaged file, or replaced it with a fresh one,
 # before this one could; nothing damaged is left in place.
@@ -58,6 +62,16 @@ def damage_fingerprint(metadata_path: str, diagnosed: bytes, body: os.stat_resul
     if body is not None:
         digest.update(f"\0{body.st_ino}:{body.st_size}:{body.st_mtime_ns}".encode())
     return digest.hexdigest()[:32]
+
+
+def written_recently(path: str, now: float) -> float | None:
+    """Seconds since ``path`` was written, if it may still be part of a write in progress (or
+    cannot be examined); None when it is older than ``WRITE_GRACE_SECONDS``."""
+    try:
+        age = now - os.lstat(path).st_mtime
+    except OSError:
+        return 0.0
+    return age if age < WRITE_GRACE_SECONDS else None
 
 
 def containment_problem(cache_dir: str, path: str) -> str | None:

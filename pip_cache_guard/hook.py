@@ -11,11 +11,19 @@ import functools
 import importlib
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
 from pip_cache_guard import entries, report
-from pip_cache_guard.diagnose import DAMAGE_KINDS, Unpack, Verdict, body_size_problem, diagnose
+from pip_cache_guard.diagnose import (
+    DAMAGE_KINDS,
+    MISSING_BODY,
+    Unpack,
+    Verdict,
+    body_size_problem,
+    diagnose,
+)
 from pip_cache_guard.ledger import Event, Ledger
 from pip_cache_guard.switches import report_internal_error
 
@@ -114,10 +122,18 @@ def settle_failure(lookup: Lookup) -> bool:
 def settle_hit(lookup: Lookup, response: Any) -> bool:
     """After a load that found an entry: one fstat proves whether its body has the right size.
 
-    Returns True when the body is short or long, so that pip does not use it.
+    Returns True when the body is short or long, or missing from a cache that keeps bodies apart
+    (standalone CacheControl serves that as an empty body), so that it is not used.
     """
+    if lookup.data is None:
+        return False
+    if lookup.body_file is None:
+        if not callable(getattr(lookup.controller.cache, "get_body", None)):
+            return False  # the body lives inside the metadata
+        _record(lookup, MISSING_BODY, None)
+        return True
     body = _body_status(lookup.body_file)
-    if body is None or lookup.data is None:
+    if body is None:
         return False
     problem = body_size_problem(int(response.status), response.headers, body.st_size)
     if problem is None:
@@ -140,7 +156,12 @@ def _record(lookup: Lookup, verdict: Verdict, body: os.stat_result | None) -> No
         return
     cache_dir = os.path.abspath(cache_dir)
     action, reason, size = "kept", verdict.reason, 0
-    if verdict.is_damage:
+    in_progress = (
+        entries.written_recently(metadata_path, time.time()) if verdict is MISSING_BODY else None
+    )
+    if in_progress is not None:
+        reason = f"{reason}; written {in_progress:.0f} s ago, so possibly by a writer still at work"
+    elif verdict.is_damage:
         body_inode = body.st_ino if body is not None else None
         outcome = entries.delete_entry(cache_dir, metadata_path, lookup.data, body_inode)
         action, size = outcome.action, outcome.bytes_freed

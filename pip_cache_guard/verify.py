@@ -1,5 +1,12 @@
 """``verify``: check every file of a pip cache with the hook's own diagnosis, optionally fix.
 
+The directory given may be a pip cache root (``http-v2/``, ``http/``, ``wheels/`` below it) or
+itself a CacheControl directory (pip's ``http-v2`` or ``http``, Poetry's ``_http_`` or ``_http``,
+pip-audit's cache): five levels of one-hex-digit directories. Its layout (bodies apart or inside)
+is known by name, else found by looking for a ``.body`` file. Standalone CacheControl leaves
+filelock's ``<entry>.lock`` and ``<entry>.body.lock`` files beside the entries, and ``tmpXXXXXXXX``
+files when a write is interrupted: the first are part of the layout, the second leftovers.
+
 The scan streams directory by directory (memory does not grow with the cache) and reads each
 metadata file once. HTTP entries go through ``diagnose`` exactly as in the hook, without the
 request-dependent Vary check: a Vary mismatch is a valid entry. On top of that, only a full scan can
@@ -36,6 +43,10 @@ PARALLEL_SAMPLE_THRESHOLD = 32
 TMP_GRACE_SECONDS = 3600
 _ENTRY_NAME = re.compile(r"[0-9a-f]{56}\Z")
 _HEX = re.compile(r"[0-9a-f]+\Z")
+_LOCK_SUFFIX = ".lock"  # filelock's, beside each file standalone CacheControl writes
+_MKSTEMP_NAME = re.compile(r"tmp[a-z0-9_]{8}\Z")  # tempfile.mkstemp: CacheControl 0.14.2+ writes
+# CacheControl directories whose layout their name tells: pip's and Poetry's.
+_SEPARATE_BODY_DIRS = {"http-v2": True, "_http_": True, "http": False, "_http": False}
 _LAYOUT_DEPTH = 5  # sha224 hex digest: <h0>/<h1>/<h2>/<h3>/<h4>/<digest>
 
 # Kinds only a full scan sees (documented in README.md with the hook's kinds).
@@ -115,6 +126,7 @@ class Scan:
 
 # What ``cache_kind`` says a directory is.
 PIP_CACHE = "pip"
+CACHECONTROL_DIR = "cachecontrol"  # a CacheControl directory itself: http-v2, Poetry's _http_...
 # pip's own subdirectories of its cache root, which pip creates as it first needs each: any one of
 # them makes a directory a pip cache (``selfcheck/`` alone: a pip cache with nothing cached yet).
 _PIP_CACHE_PARTS = (HTTP_DIR, LEGACY_HTTP_DIR, WHEELS_DIR, "selfcheck")
@@ -125,17 +137,24 @@ class CacheMissing(Exception):
 
 
 def cache_kind(directory: str) -> str | None:
-    """What kind of cache ``directory`` is (``PIP_CACHE``), or None when it holds none that
-    ``verify`` knows: a scan of it would check nothing and wrongly call it clean. An empty
-    directory is a pip cache nobody has written to yet (a new ``--cache-dir``): clean, truly."""
+    """What kind of cache ``directory`` is (``PIP_CACHE``, ``CACHECONTROL_DIR``), or None when it
+    holds none that ``verify`` knows: a scan of it would check nothing and wrongly call it clean.
+    An empty directory is a pip cache nobody has written to yet (a new ``--cache-dir``): clean,
+    truly. A CacheControl directory holds only the first level of its hashed layout."""
     try:
         with os.scandir(directory) as listing:
-            names = {child.name for child in listing}
+            children = list(listing)
     except OSError:
         return PIP_CACHE  # cannot tell: the scan will report why it cannot read it
+    names = {child.name for child in children}
     parts = [os.path.join(directory, part) for part in _PIP_CACHE_PARTS if part in names]
     if not names or any(os.path.isdir(part) for part in parts):
         return PIP_CACHE
+    if all(
+        child.is_dir(follow_symlinks=False) and len(child.name) == 1 and _HEX.match(child.name)
+        for child in children
+    ):
+        return CACHECONTROL_DIR
     return None
 
 
@@ -143,7 +162,8 @@ def _no_cache_message(directory: str) -> str:
     """Why ``directory`` cannot be verified, pointing at the pip cache next to it if there is one
     (``…/pip/http-v2`` is where the guard's summary says the damage was)."""
     message = (
-        f"{directory} holds no pip cache (pip's cache directory holds http-v2/, http/ or wheels/)"
+        f"{directory} holds no pip cache (pip's cache directory holds http-v2/, http/ or wheels/) "
+        "and is no CacheControl cache (one-hex-digit directories only)"
     )
     for candidate in (os.path.dirname(directory), os.path.join(directory, "pip")):
         if candidate != directory and os.path.isdir(candidate) and cache_kind(candidate):
@@ -165,11 +185,31 @@ def verify(
     """Scan the cache at ``location``; with ``fix``, delete exactly the damaged files."""
     if not os.path.isdir(location.root):
         raise CacheMissing(f"no cache directory at {location.root}")
-    if cache_kind(location.root) is None:
+    kind = cache_kind(location.root)
+    if kind is None:
         raise CacheMissing(_no_cache_message(location.root))
     started = time.perf_counter()
     scan = Scan(location.root)
     now = time.time() if now is None else now
+    if kind == CACHECONTROL_DIR:
+        rules = _Rules(location.root, _bodies_apart(location.root), now, fix)
+        _scan_http_dir(scan, rules, progress)
+    else:
+        _scan_pip_cache(scan, location, fix, progress, legacy_is_stale, now)
+    scan.fixed = fix
+    scan.seconds = time.perf_counter() - started
+    return scan
+
+
+def _scan_pip_cache(
+    scan: Scan,
+    location: CacheLocation,
+    fix: bool,
+    progress: Progress | None,
+    legacy_is_stale: bool,
+    now: float,
+) -> None:
+    """A pip cache root: ``http-v2/``, the legacy ``http/`` and ``wheels/``."""
     if os.path.isdir(location.http_dir):
         _scan_http_dir(scan, _Rules(location.http_dir, True, now, fix), progress)
     if os.path.isdir(location.legacy_http_dir):
@@ -183,9 +223,21 @@ def verify(
         )
     if os.path.isdir(location.wheels_dir):
         _scan_wheels(scan, _Rules(location.wheels_dir, False, now, fix), progress)
-    scan.fixed = fix
-    scan.seconds = time.perf_counter() - started
-    return scan
+
+
+def _bodies_apart(directory: str) -> bool:
+    """Whether a CacheControl directory keeps bodies in ``.body`` files: known by its name for
+    pip's and Poetry's, else by whether it holds any."""
+    known = _SEPARATE_BODY_DIRS.get(os.path.basename(os.path.normpath(directory)))
+    return known if known is not None else _holds_a_body(directory)
+
+
+def _holds_a_body(directory: str) -> bool:
+    """Whether any ``.body`` file lies below ``directory`` (stops at the first)."""
+    for _directory, _subdirectories, files in os.walk(directory):
+        if any(name.endswith(entries.BODY_SUFFIX) for name in files):
+            return True
+    return False
 
 
 def _walk(
@@ -244,10 +296,16 @@ def _scan_files(
         if child.name not in regular:  # links, FIFOs, sockets: never opened, never followed
             _unrecognised(scan, child, "not a regular file")
     for name, child in regular.items():
-        if name.endswith(".tmp"):
+        if name.endswith(".tmp") or (prefix is not None and _MKSTEMP_NAME.match(name)):
             _check_tmp(scan, rules, child)
+        elif (
+            prefix is not None
+            and name.endswith(_LOCK_SUFFIX)
+            and _is_entry_name(name[: -len(_LOCK_SUFFIX)], prefix)
+        ):
+            scan.bytes_total += _size(child)  # filelock's: part of the layout, held or not
         elif prefix is None or not _is_entry_name(name, prefix):
-            _unrecognised(scan, child, "not part of pip's cache layout")
+            _unrecognised(scan, child, "not part of CacheControl's cache layout")
         elif name.endswith(entries.BODY_SUFFIX):
             size = _size(child)  # DirEntry caches it: the entry's own check reuses it
             scan.bytes_total += size
@@ -379,9 +437,9 @@ def _check_entry(
             if outcome.reason:
                 finding.reason = f"{finding.reason}; {outcome.reason}"
         scan.problems.append(finding)
-    elif needs_body:
+    elif needs_body and entries.written_recently(path, rules.now) is None:
         _problem(scan, rules, path, ORPHAN, "metadata without body", len(data))
-    else:
+    else:  # (metadata written moments ago may be waiting for its body: a writer at work)
         scan.ok_entries += 1
 
 

@@ -436,14 +436,18 @@ def test_verify_missing_directory_is_a_one_line_error(
 def test_verify_on_a_directory_that_holds_no_cache_says_so(
     venv: Venv, home: Home, tmp_path: Path
 ) -> None:
-    http_dir = tmp_path / "pip" / "http-v2"  # the directory the summary names as "cache:"
+    caches = tmp_path / "caches"  # the parent of a pip cache, as ~/.cache is
+    http_dir = caches / "pip" / "http-v2"  # the directory the summary names as "cache:"
     (http_dir / "0" / "1").mkdir(parents=True)
+    (caches / "notes.txt").write_text("not a cache")
 
     for as_json in ([], ["--json"]):
-        result = run_guard(venv, home, "verify", "--cache-dir", str(http_dir), *as_json)
+        result = run_guard(venv, home, "verify", "--cache-dir", str(caches), *as_json)
         assert_clean_error(result)
-        assert f"{http_dir} holds no pip cache" in result.stderr
-        assert f"{tmp_path / 'pip'} is one" in result.stderr
+        assert f"{caches} holds no pip cache" in result.stderr
+        assert f"{caches / 'pip'} is one" in result.stderr
+    # http-v2 itself is a CacheControl directory: checked, not refused (issue 9).
+    assert run_guard(venv, home, "verify", "--cache-dir", str(http_dir)).returncode == 0
 
 
 @pytest.fixture(scope="module")

@@ -189,7 +189,6 @@ def test_a_pip_cache_that_holds_only_selfcheck_is_clean(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("target", "pointer"),
     [
-        ("home/.cache/pip/http-v2", "home/.cache/pip"),  # what the guard's summary calls "cache:"
         ("home/.cache", "home/.cache/pip"),
         ("tmp", None),
     ],
@@ -207,7 +206,20 @@ def test_a_directory_that_holds_no_pip_cache_is_said_to_be_one(
 
     message = str(raised.value)
     assert message.startswith(f"{directory} holds no pip cache")
-    assert message.endswith(f"; {tmp_path / pointer} is one" if pointer else "wheels/)")
+    assert message.endswith(f"; {tmp_path / pointer} is one" if pointer else "directories only)")
+
+
+def test_the_http_directory_the_summary_names_is_itself_a_cache_and_checked(
+    tmp_path: Path,
+) -> None:
+    """``…/pip/http-v2`` (what the guard's summary calls "cache:") is a CacheControl directory."""
+    cache = Cache(tmp_path / "pip")
+    cache.add("good.whl")
+    cache.add("bad.whl").write_bytes(b"")
+
+    scan = verify.verify(CacheLocation(str(cache.http), "--cache-dir", False), now=NOW)
+
+    assert (scan.entries, scan.ok_entries, [f.kind for f in scan.problems]) == (2, 1, ["corrupt"])
 
 
 # -- metadata damage: the hook's own diagnosis ---------------------------------------------------
@@ -284,6 +296,25 @@ def test_vary_mismatch_and_vary_star_are_fine(built: Cache) -> None:
     assert scan.ok_entries == 10
 
 
+def test_filelock_files_and_a_fresh_metadata_without_body_are_part_of_the_layout(
+    built: Cache,
+) -> None:
+    """Standalone CacheControl leaves ``<entry>.lock`` and ``<entry>.body.lock`` (filelock does
+    not delete them), and publishes metadata a moment before its body."""
+    entry = built.add("locked.whl")
+    locks = [entry.with_name(entry.name + ".lock"), entry.with_name(entry.name + ".body.lock")]
+    for lock in locks:
+        lock.write_bytes(b"")
+    writing = built.add("being-written.whl")
+    Path(entries.body_path(str(writing))).unlink()
+    before = files_under(built.root)
+
+    scan = built.scan(fix=True, now=time.time())
+
+    assert scan.problems == [] and scan.unrecognised == []
+    assert files_under(built.root) == before
+
+
 # -- what only a full scan sees ------------------------------------------------------------------
 
 
@@ -348,7 +379,7 @@ def test_files_outside_the_layout_are_unrecognised_not_problems(built: Cache) ->
         built.http / "a" / "b" / "shallow" / ("f" * 56),
         # a well-formed name in the wrong directory
         built.http / "0" / "0" / "0" / "0" / "0" / ("1" * 56),
-        digest_entry.with_name(digest_entry.name + ".lock"),
+        digest_entry.with_name("x" + digest_entry.name[1:] + ".lock"),  # not this dir's entry
     ]
     for stray in strays:
         stray.parent.mkdir(parents=True, exist_ok=True)
@@ -621,3 +652,58 @@ def test_fix_counts_an_entry_another_process_deleted_as_done(
     assert (
         "fixed: 0 deleted (0 bytes freed), 1 already deleted by another process, 0 remain" in text
     )
+
+
+# -- a CacheControl directory given directly -----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["_http_", "salad-cache"])
+def test_a_separate_body_cachecontrol_directory_is_checked_as_one(
+    built: Cache, tmp_path: Path, name: str
+) -> None:
+    """Poetry's ``_http_`` (known by name) or any other (known by its ``.body`` files)."""
+    victim = built.add("victim.whl")
+    Path(entries.body_path(str(victim))).unlink()
+    garbage = built.add("garbage.whl")
+    garbage.write_bytes(b"\x00" * 40)
+    directory = built.http.rename(tmp_path / name)
+
+    scan = verify.verify(CacheLocation(str(directory), "test", False), fix=True, now=NOW)
+
+    def moved(path: Path) -> str:
+        return str(directory / path.relative_to(built.http))
+
+    assert {f.path: f.kind for f in scan.problems} == {
+        moved(victim): "orphan",
+        moved(garbage): "corrupt",
+    }
+    assert all(f.action == "deleted" for f in scan.problems)
+    assert scan.entries == 10 and scan.ok_entries == 8 and scan.unrecognised == []
+
+
+def test_a_body_inside_cachecontrol_directory_with_lock_files(tmp_path: Path) -> None:
+    """Poetry 2.0-2.3's ``_http``, pip-audit's cache: FileCache, body inside, filelock's locks;
+    an interrupted 0.14.2+ write leaves a ``tmpXXXXXXXX`` file."""
+    directory = tmp_path / "pip-audit"
+    paths = []
+    for number in range(3):
+        url = BASE + f"inside-{number}.whl"
+        path = Path(entries.entry_path(str(directory), url))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(genuine_metadata(url, body_of(500, number), separate_body=False))
+        path.with_name(path.name + ".lock").write_bytes(b"")
+        paths.append(path)
+    paths[0].write_bytes(paths[0].read_bytes()[:-100])
+    leftover = paths[1].with_name("tmpa1b2_c3d")
+    leftover.write_bytes(b"half")
+    os.utime(leftover, (NOW - 2 * TMP_GRACE_SECONDS,) * 2)
+
+    scan = verify.verify(CacheLocation(str(directory), "test", False), fix=True, now=NOW)
+
+    assert {f.path: f.kind for f in scan.problems} == {
+        str(paths[0]): "corrupt",
+        str(leftover): "leftover-tmp",
+    }
+    assert scan.unrecognised == [] and scan.ok_entries == 2
+    left = sorted(p.name for p in directory.rglob("*") if p.is_file())
+    assert left == sorted([paths[1].name, paths[2].name] + [p.name + ".lock" for p in paths])

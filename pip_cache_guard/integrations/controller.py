@@ -69,8 +69,9 @@ def apply(module: ModuleType) -> None:
     else:
         STATE.patch_points[module.__name__] = "unsupported: unknown CacheController"
         return
-    if package.startswith("pip."):
-        STATE.pip_version = getattr(sys.modules.get("pip"), "__version__", None)
+    pip_package, vendored, _ = package.partition("._vendor.")
+    if vendored:  # pip's own copy: ``pip``, or a vendored pip such as ``pipenv.patched.pip``
+        STATE.pip_version = getattr(sys.modules.get(pip_package), "__version__", None)
     if not STATE.exit_handler_registered:
         atexit.register(hook.at_exit)
         STATE.exit_handler_registered = True
