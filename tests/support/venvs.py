@@ -205,3 +205,23 @@ class VenvFactory:
                 env=_install_env(),
             )
         return Venv(path, venv_python, python, version, pip_version, guard)
+
+
+def make_tool_venv(path: Path, python: str, packages: list[str], guard_wheel: Path | None) -> Venv:
+    """A venv (with the interpreter's own pip) holding a tool from the registry, e.g. Poetry,
+    and the guard wheel when given: the guard "in the tool's own environment"."""
+    if path.exists():
+        shutil.rmtree(path)
+    _run([python, "-m", "venv", str(path)])
+    venv_python = path / "bin" / "python"
+    wheel = [str(guard_wheel)] if guard_wheel is not None else []
+    _run([str(venv_python), "-m", "pip", "install", "-q", *packages, *wheel], env=_install_env())
+    pip_version = subprocess.run(
+        [str(venv_python), "-c", "import pip; print(pip.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return Venv(
+        path, venv_python, python, python_version(python), pip_version, guard_wheel is not None
+    )

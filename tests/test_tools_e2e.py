@@ -1,0 +1,220 @@
+"""Other tools' CacheControl caches (issue 9): standalone CacheControl, pip-tools, Poetry, pipenv.
+
+Each tool comes from the registry into a venv of its own, with the guard wheel installed beside it
+("the guard in the tool's environment"), once per session. Every run goes to the loopback index
+in the harness's hermetic environment; caches, homes and reports are the test's own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pip_cache_guard import entries
+
+from support import cache
+from support.guarded import PREFIX, GuardFiles, read_report, summary_block
+from support.index import LoopbackIndex
+from support.runner import describe, run_python
+from support.venvs import Venv, find_python, make_tool_venv
+
+pytestmark = pytest.mark.e2e
+
+PYTHON = "3.11"
+HOUR = 3600
+
+# Fetches URLs through standalone CacheControl with requests, as Poetry and pip-audit do.
+FETCH = """
+import sys, requests
+from cachecontrol import CacheControl
+from cachecontrol.caches import FileCache, SeparateBodyFileCache
+kind, directory, *urls = sys.argv[1:]
+cache = (SeparateBodyFileCache if kind == "separate" else FileCache)(directory)
+session = CacheControl(requests.Session(), cache=cache)
+for url in urls:
+    response = session.get(url)
+    response.raise_for_status()
+    print(url, len(response.content), response.from_cache)
+"""
+
+ToolVenv = Callable[[str, list[str]], Venv]
+
+
+@pytest.fixture(scope="session")
+def tool_venv(tmp_path_factory: pytest.TempPathFactory, guard_wheel: Path) -> ToolVenv:
+    """``tool_venv(name, packages)``: a guarded venv holding ``packages``, made once a session."""
+    made: dict[str, Venv] = {}
+    root = tmp_path_factory.mktemp("tool-venvs")
+
+    def make(name: str, packages: list[str]) -> Venv:
+        if name not in made:
+            made[name] = make_tool_venv(root / name, find_python(PYTHON), packages, guard_wheel)
+        return made[name]
+
+    return make
+
+
+@pytest.fixture
+def cc_venv(tool_venv: ToolVenv) -> Venv:
+    return tool_venv(
+        "cachecontrol", ["cachecontrol[filecache]", "requests", "pip-tools", "pip==25.3"]
+    )
+
+
+def fetch(
+    venv: Venv, tmp_path: Path, kind: str, directory: Path, urls: list[str], env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "fetch.py"
+    script.write_text(FETCH)
+    return run_python(venv, [str(script), kind, str(directory), *urls], env)
+
+
+def _entry(directory: Path, url: str) -> Path:
+    """Where CacheControl keeps ``url`` in ``directory``."""
+    return Path(entries.entry_path(str(directory), cache.cache_key(url)))
+
+
+def age(path: Path, seconds: float) -> None:
+    moment = time.time() - seconds
+    os.utime(path, (moment, moment))
+
+
+# -- an entry without its body ----------------------------------------------------------------
+
+
+def test_standalone_separate_body_cache_fetches_an_entry_without_its_body_again(
+    cc_venv: Venv, index: LoopbackIndex, tmp_path: Path
+) -> None:
+    """poetry#11048: metadata published, body never written. Unguarded, CacheControl serves it
+    with an empty body (IncompleteRead); guarded, it is a miss, fetched and stored again."""
+    directory = tmp_path / "_http_"
+    files = GuardFiles(tmp_path)
+    wheel = index.file_url("guardtest_alpha-1.0-py3-none-any.whl")
+    page = index.project_url("guardtest-alpha")
+    filled = fetch(cc_venv, tmp_path, "separate", directory, [page, wheel], files.env())
+    assert filled.returncode == 0, describe(filled)
+    metadata = _entry(directory, wheel)
+    body = Path(cache.body_path(metadata))
+    good_body = body.read_bytes()
+    body.unlink()
+    age(metadata, HOUR)  # the writer is long gone: a crash between the two writes
+
+    unguarded = fetch(
+        cc_venv, tmp_path, "separate", directory, [wheel], files.env(PIP_CACHE_GUARD="0")
+    )
+    assert unguarded.returncode != 0 and "IncompleteRead" in unguarded.stderr, describe(unguarded)
+
+    index.reset_log()
+    healed = fetch(cc_venv, tmp_path, "separate", directory, [wheel], files.env(report="heal"))
+    assert healed.returncode == 0, describe(healed)
+    assert healed.stdout.split()[1:] == [str(len(good_body)), "False"]  # fetched, not from cache
+    assert summary_block(healed.stderr)[0].startswith(f"{PREFIX} 1 damaged cache entry")
+    (event,) = read_report(files.report("heal"))["events"]
+    assert (event["kind"], event["action"], event["url"]) == ("missing-body", "deleted", wheel)
+    assert index.count("/files/") == 1
+    assert body.read_bytes() == good_body  # stored again, both halves
+
+    quiet = fetch(cc_venv, tmp_path, "separate", directory, [wheel], files.env())
+    assert quiet.returncode == 0 and PREFIX not in quiet.stderr, describe(quiet)
+    assert quiet.stdout.split()[2] == "True"
+
+
+def test_an_entry_without_its_body_written_moments_ago_is_a_miss_but_kept(
+    cc_venv: Venv, index: LoopbackIndex, tmp_path: Path
+) -> None:
+    """A writer may be between its two writes right now: fetch afresh, delete nothing."""
+    directory = tmp_path / "_http_"
+    files = GuardFiles(tmp_path)
+    wheel = index.file_url("guardtest_alpha-1.0-py3-none-any.whl")
+    assert fetch(cc_venv, tmp_path, "separate", directory, [wheel], files.env()).returncode == 0
+    metadata = _entry(directory, wheel)
+    Path(cache.body_path(metadata)).unlink()
+
+    result = fetch(cc_venv, tmp_path, "separate", directory, [wheel], files.env(report="fresh"))
+
+    assert result.returncode == 0, describe(result)
+    (event,) = read_report(files.report("fresh"))["events"]
+    assert (event["kind"], event["action"]) == ("missing-body", "kept")
+    assert "possibly by a writer still at work" in event["reason"]
+    assert Path(cache.body_path(metadata)).is_file()  # the fresh response was stored whole
+
+
+# -- verify on real caches of other tools ------------------------------------------------------
+
+
+def verify_json(venv: Venv, *args: str) -> tuple[int, dict[str, object]]:
+    result = run_python(venv, ["-m", "pip_cache_guard", "verify", "--json", *args])
+    assert result.returncode in (0, 1), describe(result)
+    return result.returncode, json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("kind", ["separate", "inside"])
+def test_verify_fixes_exactly_the_damage_in_a_standalone_cachecontrol_cache(
+    cc_venv: Venv, index: LoopbackIndex, tmp_path: Path, kind: str
+) -> None:
+    """Written by CacheControl's own FileCache / SeparateBodyFileCache: lock files included."""
+    directory = tmp_path / ("_http_" if kind == "separate" else "pip-audit")
+    projects = ["guardtest-alpha", "guardtest-bravo", "guardtest-charlie"]
+    urls = [index.project_url(p) for p in projects]
+    urls.append(index.file_url("guardtest_alpha-1.0-py3-none-any.whl"))
+    filled = fetch(cc_venv, tmp_path, kind, directory, urls, GuardFiles(tmp_path).env())
+    assert filled.returncode == 0, describe(filled)
+    locks = sorted(directory.rglob("*.lock"))
+    assert locks, "filelock left no lock files: the layout changed"
+
+    code, clean = verify_json(cc_venv, "--cache-dir", str(directory))
+    assert (code, clean["problems"], clean["unrecognised"]) == (0, [], [])
+    assert clean["entries"] == len(urls)
+
+    garbage, truncated = _entry(directory, urls[0]), _entry(directory, urls[1])
+    cache.garbage(garbage)
+    cache.truncate(truncated, 20)
+    damaged = {str(garbage): "corrupt", str(truncated): "corrupt"}
+    if kind == "separate":
+        orphaned = _entry(directory, urls[3])
+        Path(cache.body_path(orphaned)).unlink()
+        age(orphaned, HOUR)
+        damaged[str(orphaned)] = "orphan"
+    untouched = cache.snapshot(_entry(directory, urls[2]).parent)
+
+    code, found = verify_json(cc_venv, "--cache-dir", str(directory))
+    assert code == 1 and {p["path"]: p["kind"] for p in found["problems"]} == damaged  # type: ignore[index, union-attr]
+
+    code, fixed = verify_json(cc_venv, "--cache-dir", str(directory), "--fix")
+    assert code == 0 and fixed["remaining"] == 0
+    assert not any(Path(path).exists() for path in damaged)
+    assert sorted(directory.rglob("*.lock")) == locks
+    assert cache.snapshot(_entry(directory, urls[2]).parent) == untouched
+
+
+def test_verify_fixes_a_pip_tools_cache(
+    cc_venv: Venv, index: LoopbackIndex, tmp_path: Path
+) -> None:
+    """pip-compile keeps its own pip cache (``--cache-dir``, default ~/.cache/pip-tools)."""
+    tools_cache = tmp_path / "pip-tools"
+    requirements = tmp_path / "requirements.in"
+    requirements.write_text("guardtest-alpha\nguardtest-bravo\n")
+    compile_args = [
+        "-m", "piptools", "compile", "--quiet", "--cache-dir", str(tools_cache),
+        "--index-url", index.url, "--trusted-host", "127.0.0.1",
+        "--output-file", str(tmp_path / "requirements.txt"), str(requirements),
+    ]  # fmt: skip
+    env = GuardFiles(tmp_path).env()
+    compiled = run_python(cc_venv, compile_args, env)
+    assert compiled.returncode == 0, describe(compiled)
+    http = tools_cache / "http-v2"
+    metadata_files = sorted(p for p in http.rglob("*") if p.is_file() and p.suffix == "")
+    assert metadata_files, describe(compiled)
+
+    assert verify_json(cc_venv, "--cache-dir", str(tools_cache))[0] == 0
+    cache.garbage(metadata_files[0])
+    code, found = verify_json(cc_venv, "--cache-dir", str(tools_cache))
+    assert code == 1 and [p["path"] for p in found["problems"]] == [str(metadata_files[0])]  # type: ignore[index, union-attr]
+    assert verify_json(cc_venv, "--cache-dir", str(http), "--fix")[0] == 0
+    assert not metadata_files[0].exists()
