@@ -91,9 +91,9 @@ def import_late_modules() -> None:
 def note_cache_dir(lookup: Lookup) -> None:
     """Remember which cache this process uses, for the report (also when nothing goes wrong)."""
     if STATE.ledger.cache_dir is None:
-        cache_dir = getattr(lookup.controller.cache, "directory", None)
-        if isinstance(cache_dir, str):
-            STATE.ledger.note_cache_dir(os.path.abspath(cache_dir))
+        cache_dir = _cache_directory(lookup.controller.cache)
+        if cache_dir is not None:
+            STATE.ledger.note_cache_dir(cache_dir)
 
 
 @_never_raises(False)
@@ -148,13 +148,12 @@ def _record(lookup: Lookup, verdict: Verdict, body: os.stat_result | None) -> No
     assert lookup.data is not None
     cache = lookup.controller.cache
     key = lookup.key()
-    cache_dir = getattr(cache, "directory", None)
+    cache_dir = _cache_directory(cache)
     metadata_path = _metadata_path(cache, key)
-    if not isinstance(cache_dir, str) or metadata_path is None:
+    if cache_dir is None or metadata_path is None:
         reason = f"{verdict.reason}; the cache is not a directory of files"
         STATE.ledger.record("", key, _event(key, "", verdict.kind, reason, "kept", 0))
         return
-    cache_dir = os.path.abspath(cache_dir)
     action, reason, size = "kept", verdict.reason, 0
     in_progress = (
         entries.written_recently(metadata_path, time.time()) if verdict is MISSING_BODY else None
@@ -178,6 +177,14 @@ def _event(
     key: str, cache_file: str, kind: str, reason: str, action: str, size: int, fingerprint: str = ""
 ) -> Event:
     return Event(report.redact_url(key), cache_file, kind, reason, action, size, fingerprint)
+
+
+def _cache_directory(cache: Any) -> str | None:
+    """The directory of a file cache, absolute (pip passes a str, Poetry a ``Path``)."""
+    directory = getattr(cache, "directory", None)
+    if isinstance(directory, (str, os.PathLike)):
+        return os.path.abspath(os.fspath(directory))
+    return None
 
 
 def _metadata_path(cache: Any, key: str) -> str | None:

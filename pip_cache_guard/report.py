@@ -156,7 +156,14 @@ def _advice(damaged: Sequence[Event], skipped: Sequence[Event]) -> list[str]:
     advice = []
     if any(event.action == "deleted" for event in damaged):
         advice.append("Deleted entries are fetched afresh; nothing else in the cache was touched.")
-    if any(event.action in LEFT_IN_PLACE for event in damaged):
+    left = [event for event in damaged if event.action in LEFT_IN_PLACE]
+    for_its_writer = [e for e in left if e.kind == "missing-body" and e.action == "kept"]
+    if for_its_writer:
+        advice.append(
+            "An entry without its body that was written moments ago is left to its writer "
+            "(it was fetched afresh all the same)."
+        )
+    if len(left) > len(for_its_writer):
         advice.append(
             "Some damaged files were left in place (see above): if the cache is read-only or "
             "shared, remove them by hand or run `pip cache purge`."

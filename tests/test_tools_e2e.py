@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -218,3 +219,102 @@ def test_verify_fixes_a_pip_tools_cache(
     assert code == 1 and [p["path"] for p in found["problems"]] == [str(metadata_files[0])]  # type: ignore[index, union-attr]
     assert verify_json(cc_venv, "--cache-dir", str(http), "--fix")[0] == 0
     assert not metadata_files[0].exists()
+
+
+# -- Poetry ---------------------------------------------------------------------------------------
+
+POETRY_PROJECT = """
+[project]
+name = "demo"
+version = "0.1.0"
+requires-python = ">=3.9"
+dependencies = [
+    "guardtest-alpha",
+    "guardtest-bravo @ {bravo}",
+    "guardtest-charlie @ {charlie}",
+]
+
+[tool.poetry]
+package-mode = false
+
+[[tool.poetry.source]]
+name = "loop"
+url = "{index}"
+priority = "primary"
+"""
+
+
+@pytest.mark.parametrize(
+    ("requirement", "http_dir"), [("poetry>=2.4", "_http_"), ("poetry>=2.0,<2.4", "_http")]
+)
+def test_poetry_with_the_guard_in_its_environment_heals_its_cache(
+    tool_venv: ToolVenv, index: LoopbackIndex, tmp_path: Path, requirement: str, http_dir: str
+) -> None:
+    """A damaged index page and direct-URL wheels (one cut short, one without its body where
+    the layout keeps bodies apart): unguarded Poetry fails, guarded it succeeds, then is silent."""
+    venv = tool_venv(requirement, [requirement])
+    project = tmp_path / "project"
+    project.mkdir()
+    bravo = index.file_url("guardtest_bravo-1.0-py3-none-any.whl")
+    charlie = index.file_url("guardtest_charlie-1.0-py3-none-any.whl")
+    (project / "pyproject.toml").write_text(
+        POETRY_PROJECT.format(index=index.url, bravo=bravo, charlie=charlie)
+    )
+    poetry_cache = tmp_path / "poetry-cache"
+    files = GuardFiles(tmp_path)
+    env = files.env(
+        POETRY_CACHE_DIR=str(poetry_cache),
+        POETRY_CONFIG_DIR=str(tmp_path / "poetry-config"),
+        POETRY_VIRTUALENVS_IN_PROJECT="true",
+    )
+
+    def poetry(*args: str, **more: str) -> subprocess.CompletedProcess[str]:
+        return run_python(venv, ["-m", "poetry", "--no-ansi", *args], {**env, **more}, cwd=project)
+
+    def forget_artifacts() -> None:  # Poetry keeps downloaded wheels apart: make it ask again
+        shutil.rmtree(poetry_cache / "artifacts", ignore_errors=True)
+        shutil.rmtree(project / ".venv", ignore_errors=True)
+
+    filled = poetry("lock")
+    assert filled.returncode == 0, describe(filled)
+    repositories = poetry_cache / "cache" / "repositories"
+    page = _entry(repositories / "loop" / http_dir, index.project_url("guardtest-alpha"))
+    direct = repositories / "_default_cache" / http_dir
+    pristine = tmp_path / "pristine"
+    shutil.copytree(poetry_cache, pristine)
+
+    def damage() -> dict[str, str]:
+        shutil.rmtree(poetry_cache)
+        shutil.copytree(pristine, poetry_cache)
+        cache.wrong_shape(page)
+        damaged = {page: "corrupt"}
+        if http_dir == "_http_":
+            cache.truncate_body(_entry(direct, bravo), 10)
+            missing = _entry(direct, charlie)
+            Path(cache.body_path(missing)).unlink()
+            age(missing, HOUR)
+            damaged.update({_entry(direct, bravo): "body-mismatch", missing: "missing-body"})
+        else:
+            cache.truncate(_entry(direct, bravo), 200)
+            damaged[_entry(direct, bravo)] = "corrupt"
+        return {str(path): kind for path, kind in damaged.items()}
+
+    damage()
+    forget_artifacts()
+    unguarded = poetry("lock", "--regenerate", PIP_CACHE_GUARD="0")
+    assert unguarded.returncode != 0 or http_dir == "_http", describe(unguarded)
+
+    expected = damage()
+    forget_artifacts()
+    healed = poetry("lock", "--regenerate", PIP_CACHE_GUARD_REPORT=str(files.report("poetry")))
+    assert healed.returncode == 0, describe(healed)
+    assert summary_block(healed.stderr)[0].startswith(f"{PREFIX} {len(expected)} damaged")
+    report = read_report(files.report("poetry"))
+    assert {e["cache_file"]: e["kind"] for e in report["events"]} == expected
+    assert {e["action"] for e in report["events"]} == {"deleted"}
+    installed = poetry("install")
+    assert installed.returncode == 0 and PREFIX not in installed.stderr, describe(installed)
+
+    forget_artifacts()
+    quiet = poetry("lock", "--regenerate")
+    assert quiet.returncode == 0 and PREFIX not in quiet.stderr, describe(quiet)
