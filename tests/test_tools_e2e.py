@@ -318,3 +318,99 @@ def test_poetry_with_the_guard_in_its_environment_heals_its_cache(
     forget_artifacts()
     quiet = poetry("lock", "--regenerate")
     assert quiet.returncode == 0 and PREFIX not in quiet.stderr, describe(quiet)
+
+
+# -- pipenv ---------------------------------------------------------------------------------------
+
+PIPFILE = """
+[[source]]
+url = "{index}"
+verify_ssl = false
+name = "loop"
+
+[packages]
+guardtest-alpha = "*"
+guardtest-bravo = "*"
+"""
+
+
+def test_pipenv_vendored_pip_is_guarded_and_a_pipenv_run_heals_its_cache(
+    tool_venv: ToolVenv, index: LoopbackIndex, tmp_path: Path
+) -> None:
+    """pipenv imports its own pip as ``pipenv.patched.pip`` and runs it (resolver, installs) in
+    subprocesses of the project's interpreter: here the venv holding pipenv and the guard is the
+    project's environment (``VIRTUAL_ENV``), so those subprocesses are guarded."""
+    venv = tool_venv("pipenv", ["pipenv"])
+    controller = "pipenv.patched.pip._vendor.cachecontrol.controller"
+    probe = run_python(
+        venv,
+        ["-c", f"import {controller}; from pip_cache_guard.hook import STATE; "
+         f"print(STATE.patch_points['{controller}'], STATE.pip_version)"],
+    )  # fmt: skip
+    vendored = run_python(venv, ["-c", "import pipenv.patched.pip as p; print(p.__version__)"])
+    assert probe.stdout.split() == [
+        "CacheController._load_from_cache",
+        vendored.stdout.strip(),
+    ], describe(probe)
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Pipfile").write_text(PIPFILE.format(index=index.url))
+    pipenv_cache = tmp_path / "pipenv-cache"
+    files = GuardFiles(tmp_path)
+    env = files.env(
+        PIPENV_CACHE_DIR=str(pipenv_cache), VIRTUAL_ENV=str(venv.path), PIPENV_VERBOSITY="-1"
+    )
+
+    def pipenv(*args: str, **more: str) -> subprocess.CompletedProcess[str]:
+        return run_python(venv, ["-m", "pipenv", *args], {**env, **more}, cwd=project)
+
+    def uninstall() -> None:
+        run_python(
+            venv, ["-m", "pip", "uninstall", "-q", "-y", "guardtest-alpha", "guardtest-bravo"]
+        )
+
+    filled = pipenv("install")
+    assert filled.returncode == 0, describe(filled)
+    http = pipenv_cache / "http-v2"
+    pages = [_entry(http, index.project_url(p)) for p in ("guardtest-alpha", "guardtest-bravo")]
+    wheels = [
+        _entry(http, index.file_url(f"guardtest_{p}-1.0-py3-none-any.whl"))
+        for p in ("alpha", "bravo")
+    ]
+    pristine = tmp_path / "pristine"
+    shutil.copytree(pipenv_cache, pristine)
+
+    def damage() -> None:
+        shutil.rmtree(pipenv_cache)
+        shutil.copytree(pristine, pipenv_cache)
+        cache.wrong_shape(pages[0])
+        cache.garbage(pages[1])
+        for wheel in wheels:
+            cache.truncate_body(wheel, 10)
+        uninstall()
+
+    damage()
+    unguarded = pipenv("lock", PIP_CACHE_GUARD="0")
+    assert unguarded.returncode != 0, describe(unguarded)  # pip raises on the wrong shape
+
+    damage()
+    locked = pipenv("lock")
+    assert locked.returncode == 0 and PREFIX in locked.stderr, describe(locked)
+    synced = pipenv("sync")
+    assert synced.returncode == 0, describe(synced)
+    assert run_python(venv, ["-c", "import guardtest_alpha, guardtest_bravo"]).returncode == 0
+    incidents = files.history_lines()
+    events = {e["cache_file"]: (e["kind"], e["action"]) for i in incidents for e in i["events"]}
+    assert events == {
+        str(pages[0]): ("corrupt", "deleted"),
+        str(pages[1]): ("corrupt", "deleted"),
+        str(wheels[0]): ("body-mismatch", "deleted"),
+        str(wheels[1]): ("body-mismatch", "deleted"),
+    }
+    assert {i["pip_version"] for i in incidents} == {vendored.stdout.strip()}
+
+    uninstall()
+    quiet = pipenv("lock")
+    assert quiet.returncode == 0 and PREFIX not in quiet.stderr, describe(quiet)
+    assert pipenv("sync").returncode == 0
