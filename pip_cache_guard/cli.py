@@ -34,7 +34,17 @@ def _parser() -> argparse.ArgumentParser:
         description="Check every HTTP entry, body and cached wheel of pip's cache with the same "
         "diagnosis the hook uses. Exit 0 clean (or all fixed), 1 problems remain, 2 error.",
     )
-    verify.add_argument("--cache-dir", help="the cache to check (default: where pip would look)")
+    where = verify.add_mutually_exclusive_group()
+    where.add_argument(
+        "--cache-dir",
+        help="the cache to check: a pip cache, or a CacheControl directory itself (Poetry's "
+        "_http_, pip-audit's...) (default: where pip would look)",
+    )
+    where.add_argument(
+        "--all",
+        action="store_true",
+        help="check the caches of pip, pip-tools, pipenv, Poetry and pip-audit found here",
+    )
     verify.add_argument("--fix", action="store_true", help="delete exactly the damaged files")
     verify.add_argument("--json", action="store_true", help="print a JSON document on stdout")
 
@@ -76,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    if args.all:
+        return _verify_all(args)
     from pip_cache_guard import render
     from pip_cache_guard.locate import legacy_dir_is_stale, locate
     from pip_cache_guard.verify import CacheMissing, verify
@@ -93,6 +105,29 @@ def _verify(args: argparse.Namespace) -> int:
     if scan.errors:
         return EXIT_ERROR
     return EXIT_PROBLEMS if scan.remaining else EXIT_OK
+
+
+def _verify_all(args: argparse.Namespace) -> int:
+    """Every tool's cache that exists, one section each; the exit code covers them all."""
+    from pip_cache_guard import render
+    from pip_cache_guard.locate import CacheLocation, legacy_dir_is_stale, tool_caches
+    from pip_cache_guard.verify import CacheMissing, verify
+
+    scans = []
+    for cache in tool_caches():
+        try:
+            with _progress(enabled=not args.json and sys.stderr.isatty()) as advance:
+                location = CacheLocation(cache.path, cache.source, False)
+                scan = verify(
+                    location, fix=args.fix, progress=advance, legacy_is_stale=legacy_dir_is_stale()
+                )
+        except CacheMissing:
+            continue  # this tool keeps no cache here
+        scans.append((cache, scan))
+    _emit(args.json, render.verify_all_json(scans), render.verify_all_text(scans))
+    if any(scan.errors for _cache, scan in scans):
+        return EXIT_ERROR
+    return EXIT_PROBLEMS if any(scan.remaining for _cache, scan in scans) else EXIT_OK
 
 
 def _doctor(args: argparse.Namespace) -> int:

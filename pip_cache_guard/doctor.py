@@ -1,8 +1,10 @@
 """``doctor``: is the guard really watching pip in this interpreter, and is the cache healthy?
 
 "Installed" means the startup file sits in one of this interpreter's site directories; "active"
-means this very process got the finder from it and pip's controller module was actually patched
-when imported here (the kill switch, a missing wrapt or an unknown pip generation all say no).
+means this very process got the finder from it and a CacheControl controller module present here
+(pip's, standalone CacheControl's as Poetry and pip-audit use it, pipenv's vendored pip's) was
+actually patched when imported (the kill switch, a missing wrapt or an unknown generation all say
+no). So ``doctor`` run from a tool's own environment (Poetry's, a pipx venv) answers for that tool.
 """
 
 from __future__ import annotations
@@ -17,10 +19,22 @@ import sys
 from dataclasses import dataclass, field
 
 from pip_cache_guard import FINDER_MARK, KILL_SWITCH, history, switches
-from pip_cache_guard.locate import CacheLocation, installed_pip_version, locate
+from pip_cache_guard.locate import (
+    CacheLocation,
+    ToolCache,
+    installed_pip_version,
+    locate,
+    tool_caches,
+)
 
 HOOK_FILE = "pip_cache_guard.pth"
 PIP_CONTROLLER = "pip._vendor.cachecontrol.controller"
+# The controllers a guarded tool may import here; each is tried when its top package is present.
+CONTROLLERS = (
+    PIP_CONTROLLER,
+    "cachecontrol.controller",
+    "pipenv.patched.pip._vendor.cachecontrol.controller",
+)
 LOW_FREE_BYTES = 1024**3  # below 1 GiB free, pip's cache writes start failing halfway
 LOW_FREE_FRACTION = 0.05
 RECENT_INCIDENTS = 5
@@ -37,6 +51,7 @@ class Health:
     inactive_reason: str | None
     pip_version: str | None
     patch_point: str | None
+    patch_points: dict[str, str]
     cache: CacheLocation
     cache_exists: bool
     cache_bytes: int
@@ -44,6 +59,7 @@ class Health:
     low_disk: bool
     history_file: str
     history_error: str | None = None  # why the history cannot be read
+    tool_caches: list[tuple[ToolCache, bool]] = field(default_factory=list)
     recent_incidents: list[history.Incident] = field(default_factory=list)
 
     @property
@@ -54,7 +70,7 @@ class Health:
 def examine(cache_dir: str | None = None) -> Health:
     """Gather every fact ``doctor`` reports; importing pip's controller here exercises the hook."""
     hook_files = _hook_files()
-    patch_point, inactive_reason = _hook_status()
+    patch_points, inactive_reason = _hook_status()
     location = locate(cache_dir)
     exists = os.path.isdir(location.root)
     free_bytes, total_bytes = _disk_space(location.root)
@@ -74,7 +90,8 @@ def examine(cache_dir: str | None = None) -> Health:
         hook_active=inactive_reason is None,
         inactive_reason=inactive_reason,
         pip_version=installed_pip_version(),
-        patch_point=patch_point,
+        patch_point=patch_points.get(PIP_CONTROLLER) or next(iter(patch_points.values()), None),
+        patch_points=patch_points,
         cache=location,
         cache_exists=exists,
         cache_bytes=_tree_size(location.root) if exists else 0,
@@ -82,6 +99,7 @@ def examine(cache_dir: str | None = None) -> Health:
         low_disk=low_disk,
         history_file=history_file,
         history_error=history_error,
+        tool_caches=[(cache, os.path.isdir(cache.path)) for cache in tool_caches()],
         recent_incidents=incidents,
     )
 
@@ -98,28 +116,41 @@ def _hook_files() -> list[str]:
     return found
 
 
-def _hook_status() -> tuple[str | None, str | None]:
-    """(patch point, why the hook is inactive or None)."""
+def _hook_status() -> tuple[dict[str, str], str | None]:
+    """(patch point of each controller present, why the hook is inactive or None)."""
     if switches.is_disabled():
-        return None, f"{KILL_SWITCH}={os.environ[KILL_SWITCH]} (off)"
+        return {}, f"{KILL_SWITCH}={os.environ[KILL_SWITCH]} (off)"
     if not any(getattr(finder, FINDER_MARK, False) for finder in sys.meta_path):
-        return None, "the startup hook did not run in this interpreter"
-    if importlib.util.find_spec("pip") is None:
-        return None, "pip is not installed in this interpreter"
-    try:
-        importlib.import_module(PIP_CONTROLLER)
-    except Exception as exc:
-        return None, f"pip's cache controller cannot be imported ({exc})"
-    from pip_cache_guard.hook import STATE  # after the import above, which ran the patcher
+        return {}, "the startup hook did not run in this interpreter"
+    present = [name for name in CONTROLLERS if _top_package_present(name)]
+    if not present:
+        return {}, "neither pip nor CacheControl is installed in this interpreter"
+    failures = []
+    for name in present:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            failures.append(f"{name} cannot be imported ({exc})")
+    from pip_cache_guard.hook import STATE  # after the imports above, which ran the patcher
 
-    point = STATE.patch_points.get(PIP_CONTROLLER)
-    if point is None:
-        if importlib.util.find_spec("wrapt") is None:
-            return None, "wrapt cannot be imported"
-        return None, "patching failed (run with PIP_CACHE_GUARD_DEBUG=1)"
-    if point.startswith("unsupported"):
-        return point, f"this pip is not a generation the guard knows ({point})"
-    return point, None
+    points = {name: STATE.patch_points[name] for name in present if name in STATE.patch_points}
+    if any(not point.startswith("unsupported") for point in points.values()):
+        return points, None
+    if points:
+        point = next(iter(points.values()))
+        return points, f"no controller here is a generation the guard knows ({point})"
+    if failures:
+        return points, "; ".join(failures)
+    if importlib.util.find_spec("wrapt") is None:
+        return points, "wrapt cannot be imported"
+    return points, "patching failed (run with PIP_CACHE_GUARD_DEBUG=1)"
+
+
+def _top_package_present(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module.partition(".")[0]) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _disk_space(path: str) -> tuple[int | None, int | None]:

@@ -188,3 +188,82 @@ def _read_config(path: str) -> list[tuple[str, str, str]]:
         for section in parser.sections()
         for name, value in parser.items(section)
     ]
+
+
+@dataclass(frozen=True)
+class ToolCache:
+    """A cache another tool (or pip) keeps: a pip cache root or a CacheControl directory."""
+
+    tool: str
+    path: str
+    source: str
+
+
+def tool_caches(environ: Mapping[str, str] | None = None) -> list[ToolCache]:
+    """The caches of pip, pip-tools, pipenv, Poetry and pip-audit, where each tool would look
+    (its variable, else its default); Poetry's per source. Existing or not; each path once."""
+    environ = os.environ if environ is None else environ
+    pip = locate(None, environ)
+    found = [
+        ToolCache("pip", pip.root, pip.source),
+        _from_variable("pip-tools", "PIP_TOOLS_CACHE_DIR", "pip-tools", environ),
+        _from_variable("pipenv", "PIPENV_CACHE_DIR", "pipenv", environ),
+        *_poetry_caches(environ),
+        ToolCache("pip-audit", _normalize(_user_cache_dir("pip-audit")), "default"),
+    ]
+    unique: dict[str, ToolCache] = {}
+    for cache in found:
+        unique.setdefault(os.path.realpath(cache.path), cache)
+    return list(unique.values())
+
+
+def _user_cache_dir(name: str) -> str:
+    return platformdirs.user_cache_dir(name, appauthor=False)
+
+
+def _from_variable(tool: str, variable: str, name: str, environ: Mapping[str, str]) -> ToolCache:
+    if environ.get(variable):
+        return ToolCache(tool, _normalize(environ[variable]), variable)
+    return ToolCache(tool, _normalize(_user_cache_dir(name)), "default")
+
+
+def _poetry_caches(environ: Mapping[str, str]) -> list[ToolCache]:
+    """Poetry's HTTP caches: ``<cache-dir>/cache/repositories/<source>/_http_`` (2.4+) or
+    ``_http`` (2.0 - 2.3); ``cache-dir`` from POETRY_CACHE_DIR, its config.toml, or default."""
+    root, source = _poetry_cache_dir(environ)
+    repositories = os.path.join(root, "cache", "repositories")
+    try:
+        sources = sorted(os.listdir(repositories))
+    except OSError:
+        return [ToolCache("poetry", repositories, source)]
+    return [
+        ToolCache(f"poetry ({name})", os.path.join(repositories, name, http), source)
+        for name in sources
+        for http in ("_http_", "_http")
+        if os.path.isdir(os.path.join(repositories, name, http))
+    ]
+
+
+def _poetry_cache_dir(environ: Mapping[str, str]) -> tuple[str, str]:
+    if environ.get("POETRY_CACHE_DIR"):
+        return _normalize(environ["POETRY_CACHE_DIR"]), "POETRY_CACHE_DIR"
+    config_dir = environ.get("POETRY_CONFIG_DIR") or platformdirs.user_config_dir(
+        "pypoetry", appauthor=False, roaming=True
+    )
+    config = os.path.join(config_dir, "config.toml")
+    value = _toml_string(config, "cache-dir")
+    if value:
+        return _normalize(value), f"config file {config}"
+    return _normalize(_user_cache_dir("pypoetry")), "default"
+
+
+def _toml_string(path: str, key: str) -> str | None:
+    """A top-level string of a TOML file (Python 3.11+; earlier, config files are not read)."""
+    try:
+        import tomllib
+
+        with open(path, "rb") as stream:
+            value = tomllib.load(stream).get(key)
+    except (ImportError, OSError, ValueError):
+        return None
+    return value if isinstance(value, str) else None

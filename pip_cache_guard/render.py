@@ -19,9 +19,11 @@ from pip_cache_guard.report import format_size, url_file_name
 if TYPE_CHECKING:  # `verify --json` should not pay for importing doctor's and history's needs
     from pip_cache_guard.doctor import Health
     from pip_cache_guard.history import Incident
+    from pip_cache_guard.locate import ToolCache
     from pip_cache_guard.verify import Finding, Scan
 
 SCHEMA_VERSION = 1
+PIP_CONTROLLER = "pip._vendor.cachecontrol.controller"
 FINDINGS_SHOWN = 20
 
 
@@ -81,6 +83,30 @@ def verify_text(scan: Scan) -> str:
     return "\n".join(lines) + "\n"
 
 
+def verify_all_json(scans: Sequence[tuple[ToolCache, Scan]]) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA_VERSION,
+        "tool_version": __version__,
+        "caches": [
+            {"tool": cache.tool, "source": cache.source, **verify_json(scan)}
+            for cache, scan in scans
+        ],
+        "remaining": sum(len(scan.remaining) for _cache, scan in scans),
+    }
+
+
+def verify_all_text(scans: Sequence[tuple[ToolCache, Scan]]) -> str:
+    if not scans:
+        tools = "pip, pip-tools, pipenv, Poetry or pip-audit"
+        return f"pip-cache-guard verify --all: no cache of {tools} found\n"
+    sections = []
+    for cache, scan in scans:
+        text = verify_text(scan)
+        sections.append(text.replace("pip-cache-guard verify:", f"[{cache.tool}]", 1))
+    header = f"pip-cache-guard verify --all: {len(scans)} caches\n"
+    return header + "".join(sections)
+
+
 def _finding_lines(root: str, findings: Sequence[Finding], with_action: bool) -> list[str]:
     lines = []
     for finding in findings[:FINDINGS_SHOWN]:
@@ -103,6 +129,11 @@ def doctor_json(health: Health) -> dict[str, Any]:
         "inactive_reason": health.inactive_reason,
         "pip_version": health.pip_version,
         "patch_point": health.patch_point,
+        "patch_points": health.patch_points,
+        "tool_caches": [
+            {"tool": cache.tool, "path": cache.path, "source": cache.source, "exists": exists}
+            for cache, exists in health.tool_caches
+        ],
         "cache_dir": health.cache.root,
         "cache_source": health.cache.source,
         "cache_disabled": health.cache.disabled,
@@ -140,6 +171,16 @@ def doctor_text(health: Health) -> str:
         if health.history_error is None
         else f"  [!!] history: {health.history_file} {health.history_error}",
     ]
+    if len(health.patch_points) > 1 or (
+        health.patch_points and PIP_CONTROLLER not in health.patch_points
+    ):
+        lines.append("  controllers patched here:")
+        lines.extend(f"    {name}: {point}" for name, point in health.patch_points.items())
+    lines.append("  caches of the tools the guard knows (`verify --all` checks those present):")
+    lines.extend(
+        f"    {cache.tool:<16} {cache.path} ({cache.source})" + ("" if exists else ", not present")
+        for cache, exists in health.tool_caches
+    )
     if health.recent_incidents:
         lines.append("  recent incidents:")
         lines.extend(f"    {incident_line(incident)}" for incident in health.recent_incidents)

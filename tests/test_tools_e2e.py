@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,7 +45,7 @@ for url in urls:
     print(url, len(response.content), response.from_cache)
 """
 
-ToolVenv = Callable[[str, list[str]], Venv]
+ToolVenv = Callable[..., Venv]
 
 
 @pytest.fixture(scope="session")
@@ -53,9 +54,10 @@ def tool_venv(tmp_path_factory: pytest.TempPathFactory, guard_wheel: Path) -> To
     made: dict[str, Venv] = {}
     root = tmp_path_factory.mktemp("tool-venvs")
 
-    def make(name: str, packages: list[str]) -> Venv:
+    def make(name: str, packages: list[str], with_pip: bool = True) -> Venv:
         if name not in made:
-            made[name] = make_tool_venv(root / name, find_python(PYTHON), packages, guard_wheel)
+            python = find_python(PYTHON)
+            made[name] = make_tool_venv(root / name, python, packages, guard_wheel, with_pip)
         return made[name]
 
     return make
@@ -414,3 +416,73 @@ def test_pipenv_vendored_pip_is_guarded_and_a_pipenv_run_heals_its_cache(
     quiet = pipenv("lock")
     assert quiet.returncode == 0 and PREFIX not in quiet.stderr, describe(quiet)
     assert pipenv("sync").returncode == 0
+
+
+# -- verify --all and doctor ---------------------------------------------------------------------
+
+
+def test_verify_all_checks_the_cache_of_every_tool_in_one_run(
+    cc_venv: Venv, index: LoopbackIndex, tmp_path: Path
+) -> None:
+    """Caches where each tool looks (defaults under XDG_CACHE_HOME, Poetry's and pipenv's by
+    their variables), filled for real; one damaged entry in Poetry's: one section each, exit 1,
+    --fix fixes exactly that one, doctor lists them all."""
+    xdg = tmp_path / "xdg-cache"
+    env = {
+        **GuardFiles(tmp_path).env(),
+        "HOME": str(tmp_path / "home"),
+        "XDG_CACHE_HOME": str(xdg),
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
+        "POETRY_CACHE_DIR": str(tmp_path / "poetry"),
+        "PIPENV_CACHE_DIR": str(tmp_path / "pipenv"),
+    }
+    page = index.project_url("guardtest-alpha")
+    poetry_http = tmp_path / "poetry" / "cache" / "repositories" / "loop" / "_http_"
+    for kind, directory in [("separate", poetry_http), ("inside", xdg / "pip-audit")]:
+        assert fetch(cc_venv, tmp_path, kind, directory, [page], env).returncode == 0
+    for pip_cache in (xdg / "pip", tmp_path / "pipenv"):
+        args = ["-m", "pip", "download", "--no-deps", "-d", str(tmp_path / "dl")]
+        args += ["--cache-dir", str(pip_cache), "--index-url", index.url]
+        args += ["--trusted-host", "127.0.0.1", "guardtest-alpha"]
+        assert run_python(cc_venv, args, env).returncode == 0
+    cache.garbage(_entry(poetry_http, page))
+
+    def verify_all(*more: str) -> tuple[int, dict[str, Any]]:
+        result = run_python(cc_venv, ["-m", "pip_cache_guard", "verify", "--all", *more], env)
+        assert result.returncode in (0, 1), describe(result)
+        return result.returncode, json.loads(result.stdout)
+
+    code, found = verify_all("--json")
+    sections = {c["tool"]: (c["cache_dir"], len(c["problems"])) for c in found["caches"]}
+    assert code == 1 and sections == {
+        "pip": (str(xdg / "pip"), 0),
+        "pipenv": (str(tmp_path / "pipenv"), 0),
+        "poetry (loop)": (str(poetry_http), 1),
+        "pip-audit": (str(xdg / "pip-audit"), 0),
+    }
+    assert all(c["entries"] for c in found["caches"])
+    text = run_python(cc_venv, ["-m", "pip_cache_guard", "verify", "--all"], env)
+    assert "[poetry (loop)]" in text.stderr and "[pip-audit]" in text.stderr, describe(text)
+    assert verify_all("--fix", "--json")[0] == 0
+    assert verify_all("--json")[0] == 0 and not _entry(poetry_http, page).exists()
+
+    doctor = run_python(cc_venv, ["-m", "pip_cache_guard", "doctor", "--json"], env)
+    listed = {c["tool"]: c["exists"] for c in json.loads(doctor.stdout)["tool_caches"]}
+    assert listed == {
+        "pip": True, "pip-tools": False, "pipenv": True, "poetry (loop)": True, "pip-audit": True
+    }  # fmt: skip
+
+
+def test_doctor_in_an_environment_with_only_cachecontrol_says_the_hook_is_live(
+    tool_venv: ToolVenv,
+) -> None:
+    """No pip at all (a tool's own environment, as Poetry's or pipx's can be): the hook is
+    live if standalone CacheControl's controller is patched."""
+    venv = tool_venv("no-pip", ["requests"], with_pip=False)
+    assert run_python(venv, ["-c", "import pip"]).returncode != 0
+    doctor = run_python(venv, ["-m", "pip_cache_guard", "doctor", "--json"])
+    health = json.loads(doctor.stdout)
+    assert doctor.returncode == 0 and health["hook_active"], describe(doctor)
+    assert health["patch_points"] == {"cachecontrol.controller": "CacheController._load_from_cache"}
+    off = run_python(venv, ["-m", "pip_cache_guard", "doctor", "--json"], {"PIP_CACHE_GUARD": "0"})
+    assert off.returncode == 1 and not json.loads(off.stdout)["hook_active"]

@@ -207,21 +207,25 @@ class VenvFactory:
         return Venv(path, venv_python, python, version, pip_version, guard)
 
 
-def make_tool_venv(path: Path, python: str, packages: list[str], guard_wheel: Path | None) -> Venv:
-    """A venv (with the interpreter's own pip) holding a tool from the registry, e.g. Poetry,
-    and the guard wheel when given: the guard "in the tool's own environment"."""
+def make_tool_venv(
+    path: Path, python: str, packages: list[str], guard_wheel: Path | None, with_pip: bool = True
+) -> Venv:
+    """A venv holding a tool from the registry, e.g. Poetry, and the guard wheel when given: the
+    guard "in the tool's own environment". ``with_pip=False``: no pip in it at all (installed
+    from outside with ``pip --python``), as in an environment where only CacheControl is."""
     if path.exists():
         shutil.rmtree(path)
-    _run([python, "-m", "venv", str(path)])
+    _run([python, "-m", "venv", str(path)] + ([] if with_pip else ["--without-pip"]))
     venv_python = path / "bin" / "python"
     wheel = [str(guard_wheel)] if guard_wheel is not None else []
-    _run([str(venv_python), "-m", "pip", "install", "-q", *packages, *wheel], env=_install_env())
+    installer = [str(venv_python), "-m", "pip"]
+    if not with_pip:
+        installer = [sys.executable, "-m", "pip", "--python", str(venv_python)]
+    _run([*installer, "install", "-q", *packages, *wheel], env=_install_env())
     pip_version = subprocess.run(
         [str(venv_python), "-c", "import pip; print(pip.__version__)"],
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     ).stdout.strip()
-    return Venv(
-        path, venv_python, python, python_version(python), pip_version, guard_wheel is not None
-    )
+    return Venv(path, venv_python, python, python_version(python), pip_version, bool(wheel))
