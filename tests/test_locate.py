@@ -15,7 +15,7 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from pip_cache_guard.locate import HTTP_DIR, LEGACY_HTTP_DIR, WHEELS_DIR, locate
+from pip_cache_guard.locate import HTTP_DIR, LEGACY_HTTP_DIR, WHEELS_DIR, locate, tool_caches
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the paths below are Linux's")
 
@@ -326,3 +326,52 @@ def test_windows_reads_the_legacy_user_pip_ini(dirs: Dirs, monkeypatch: pytest.M
     assert locate(environ={}).root == dirs.cache("from-roaming")
     write_config(dirs.root / "pd" / "pip.ini", dirs.cache("from-site"))  # the global one loses
     assert locate(environ={}).root == dirs.cache("from-roaming")
+
+
+# -- other tools' caches (verify --all) ----------------------------------------------------------
+
+
+def test_tool_caches_are_found_where_each_tool_looks_by_default(dirs: Dirs) -> None:
+    repositories = dirs.home / ".cache" / "pypoetry" / "cache" / "repositories"
+    for source, http in [("PyPI", "_http_"), ("PyPI", "_http"), ("private", "_http_")]:
+        (repositories / source / http).mkdir(parents=True)
+    (repositories / "no-http-yet").mkdir()
+
+    found = [(c.tool, c.path, c.source) for c in tool_caches({})]
+
+    cache = dirs.home / ".cache"
+    assert found == [
+        ("pip", str(cache / "pip"), "default"),
+        ("pip-tools", str(cache / "pip-tools"), "default"),
+        ("pipenv", str(cache / "pipenv"), "default"),
+        ("poetry (PyPI)", str(repositories / "PyPI" / "_http_"), "default"),
+        ("poetry (PyPI)", str(repositories / "PyPI" / "_http"), "default"),
+        ("poetry (private)", str(repositories / "private" / "_http_"), "default"),
+        ("pip-audit", str(cache / "pip-audit"), "default"),
+    ]
+
+
+def test_tool_caches_follow_each_tools_variables_and_poetrys_config(dirs: Dirs) -> None:
+    pytest.importorskip("tomllib", reason="Poetry's config.toml is read on Python 3.11+")
+    poetry_config = dirs.root / "poetry-config"
+    poetry_config.mkdir()
+    (poetry_config / "config.toml").write_text(f'cache-dir = "{dirs.cache("poetry")}"\n')
+    environ = {
+        "PIP_CACHE_DIR": dirs.cache("pip"),
+        "PIP_TOOLS_CACHE_DIR": dirs.cache("pip-tools"),
+        "PIPENV_CACHE_DIR": dirs.cache("pip"),  # the same as pip's: listed once
+        "POETRY_CONFIG_DIR": str(poetry_config),
+    }
+
+    found = {c.tool: (c.path, c.source) for c in tool_caches(environ)}
+
+    assert found["pip"] == (dirs.cache("pip"), "PIP_CACHE_DIR")
+    assert found["pip-tools"] == (dirs.cache("pip-tools"), "PIP_TOOLS_CACHE_DIR")
+    assert "pipenv" not in found
+    poetry_source = f"config file {poetry_config / 'config.toml'}"
+    assert found["poetry"] == (
+        os.path.join(dirs.cache("poetry"), "cache", "repositories"),
+        poetry_source,
+    )
+    environ["POETRY_CACHE_DIR"] = dirs.cache("elsewhere")
+    assert {c.tool: c.source for c in tool_caches(environ)}["poetry"] == "POETRY_CACHE_DIR"
