@@ -217,7 +217,8 @@ def at_exit() -> None:
     if not events:
         return
     advice = _remember(events, cache_dir or "")
-    _print_summary(events, cache_dir, advice or [])
+    seen_in = STATE.ledger.event_cache_dirs()
+    _print_summary(events, ", ".join(seen_in) if len(seen_in) > 1 else cache_dir, advice or [])
 
 
 @_never_raises(None)

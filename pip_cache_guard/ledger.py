@@ -47,6 +47,11 @@ class Ledger:
             if self.cache_dir is None:
                 self.cache_dir = cache_dir
 
+    def event_cache_dirs(self) -> list[str]:
+        """The cache directories the events were seen in, in order (Poetry reads several)."""
+        with self._lock:
+            return list(dict.fromkeys(cache_dir for cache_dir, _url in self._events if cache_dir))
+
     def events(self) -> list[Event]:
         with self._lock:
             return list(self._events.values())

@@ -310,7 +310,10 @@ def test_poetry_with_the_guard_in_its_environment_heals_its_cache(
     forget_artifacts()
     healed = poetry("lock", "--regenerate", PIP_CACHE_GUARD_REPORT=str(files.report("poetry")))
     assert healed.returncode == 0, describe(healed)
-    assert summary_block(healed.stderr)[0].startswith(f"{PREFIX} {len(expected)} damaged")
+    block = summary_block(healed.stderr)
+    assert block[0].startswith(f"{PREFIX} {len(expected)} damaged")
+    (cache_line,) = [line for line in block if line.strip().startswith("cache:")]
+    assert str(page.parents[5]) in cache_line and str(direct) in cache_line  # both it read
     report = read_report(files.report("poetry"))
     assert {e["cache_file"]: e["kind"] for e in report["events"]} == expected
     assert {e["action"] for e in report["events"]} == {"deleted"}
