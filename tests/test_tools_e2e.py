@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -489,3 +490,52 @@ def test_doctor_in_an_environment_with_only_cachecontrol_says_the_hook_is_live(
     assert health["patch_points"] == {"cachecontrol.controller": "CacheController._load_from_cache"}
     off = run_python(venv, ["-m", "pip_cache_guard", "doctor", "--json"], {"PIP_CACHE_GUARD": "0"})
     assert off.returncode == 1 and not json.loads(off.stdout)["hook_active"]
+
+
+# -- CacheControl's own test suite ----------------------------------------------------------------
+
+CACHECONTROL_SOURCE = "CACHECONTROL_SOURCE"
+# Tests of CacheControl's suite that store by hand an entry CacheControl never stores from a
+# real response, which the guard rightly refuses:
+CACHECONTROL_EXCEPTIONS = {
+    # ``_cache_set`` of a 7-byte body under "Content-Length: 100": a body-mismatch, so the
+    # guard makes it a miss where the test expects the (impossible) entry to be served.
+    "tests/test_cache_control.py::TestCacheControllerResponse::"
+    "test_update_cached_response_with_valid_headers_separate_body",
+}
+
+
+@pytest.mark.skipif(
+    not os.environ.get(CACHECONTROL_SOURCE),
+    reason=f"set {CACHECONTROL_SOURCE} to a checkout of psf/cachecontrol",
+)
+def test_cachecontrols_own_test_suite_passes_with_the_guard_live(
+    tool_venv: ToolVenv, tmp_path: Path
+) -> None:
+    """Runs the suite of a psf/cachecontrol checkout named by ``CACHECONTROL_SOURCE`` (its
+    sdist ships no tests, so the registry cannot provide them) against its own code, guarded."""
+    source = os.environ[CACHECONTROL_SOURCE]
+    version = re.search(
+        r'^version = "([^"]+)"', (Path(source) / "pyproject.toml").read_text(), re.M
+    )
+    assert version is not None
+    venv = tool_venv(
+        "cachecontrol-suite",
+        [
+            f"cachecontrol[filecache,redis]=={version.group(1)}",
+            "cherrypy",
+            "cheroot>=11.1.2",
+            "pytest",
+        ],
+    )
+    files = GuardFiles(tmp_path)
+    suite = run_python(
+        venv,
+        ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf", "tests"],
+        files.env(PYTHONDONTWRITEBYTECODE="1"),
+        cwd=Path(source),
+        timeout=600,
+    )
+    failed = set(re.findall(r"^FAILED (\S+)", suite.stdout, re.M))
+    assert failed == CACHECONTROL_EXCEPTIONS, describe(suite)
+    assert re.search(r"\b\d+ passed\b", suite.stdout), describe(suite)
