@@ -276,7 +276,6 @@ def test_poetry_with_the_guard_in_its_environment_heals_its_cache(
 
     def forget_artifacts() -> None:  # Poetry keeps downloaded wheels apart: make it ask again
         shutil.rmtree(poetry_cache / "artifacts", ignore_errors=True)
-        shutil.rmtree(project / ".venv", ignore_errors=True)
 
     filled = poetry("lock")
     assert filled.returncode == 0, describe(filled)
