@@ -206,6 +206,7 @@ def damage_everything(
     page["guardtest-alpha"].unlink()
     damaged_file(cache.body_path(page["guardtest-alpha"]), "orphan")
     cache.body_path(page["guardtest-bravo"]).unlink()
+    _age(page["guardtest-bravo"], TWO_HOURS)  # younger, its writer may be between its writes
     damaged_file(page["guardtest-bravo"], "orphan")
 
     # A valid entry recorded for other request headers: fine, not damage.
