@@ -9,8 +9,11 @@ arguments always give the same bytes, ETag and sha256.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
+import io
 import random
+import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,3 +123,83 @@ def build_default_set(dest: Path) -> dict[str, BuiltWheel]:
         project: build_wheel(dest, project, payload_size=size)
         for project, size in DEFAULT_PACKAGES.items()
     }
+
+
+# An in-tree PEP 517 backend: no setuptools, so the only build dependency is the one the sdist
+# names, and pip's child process that installs it fetches it from the loopback index. Importing
+# that dependency in ``build_wheel`` proves it was installed into the build environment.
+_BACKEND = '''\
+"""A PEP 517 backend of a few lines, for the pip-cache-guard tests."""
+
+import base64
+import hashlib
+import os
+import zipfile
+
+NAME = {name!r}
+MODULE = {module!r}
+VERSION = {version!r}
+NEEDS = {needs_module!r}
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    __import__(NEEDS)
+    dist_info = f"{{MODULE}}-{{VERSION}}.dist-info"
+    files = [
+        (f"{{MODULE}}/__init__.py", b"BUILT_FROM_SDIST = True\\n"),
+        (f"{{dist_info}}/METADATA", f"Metadata-Version: 2.1\\nName: {{NAME}}\\n"
+         f"Version: {{VERSION}}\\n".encode()),
+        (f"{{dist_info}}/WHEEL", b"Wheel-Version: 1.0\\nGenerator: backend\\n"
+         b"Root-Is-Purelib: true\\nTag: py3-none-any\\n"),
+    ]
+    record = []
+    for path, data in files:
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{{path}},sha256={{digest}},{{len(data)}}")
+    record.append(f"{{dist_info}}/RECORD,,")
+    files.append((f"{{dist_info}}/RECORD", ("\\n".join(record) + "\\n").encode()))
+    filename = f"{{MODULE}}-{{VERSION}}-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, filename), "w") as archive:
+        for path, data in files:
+            archive.writestr(path, data)
+    return filename
+'''
+
+
+def build_sdist(dest: Path, project: str, build_requires: str, version: str = "1.0") -> BuiltWheel:
+    """Write ``<module>-<version>.tar.gz``: an sdist whose build needs ``build_requires``.
+
+    Its in-tree backend builds a one-module wheel and imports ``build_requires`` while doing so.
+    Deterministic (fixed mtimes, no gzip timestamp), like the wheels.
+    """
+    project = canonical_name(project)
+    module = project.replace("-", "_")
+    needs_module = canonical_name(build_requires).replace("-", "_")
+    root = f"{module}-{version}"
+    files = {
+        "pyproject.toml": (
+            "[build-system]\n"
+            f'requires = ["{build_requires}"]\n'
+            'build-backend = "backend"\n'
+            'backend-path = ["."]\n'
+        ).encode(),
+        "backend.py": _BACKEND.format(
+            name=project, module=module, version=version, needs_module=needs_module
+        ).encode(),
+        "PKG-INFO": f"Metadata-Version: 2.1\nName: {project}\nVersion: {version}\n".encode(),
+    }
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / f"{root}.tar.gz"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"{root}/{name}")
+            info.size, info.mode, info.mtime = len(data), 0o644, 1580601600
+            archive.addfile(info, io.BytesIO(data))
+    path.write_bytes(gzip.compress(buffer.getvalue(), mtime=0))
+    data = path.read_bytes()
+    return BuiltWheel(project, version, path, hashlib.sha256(data).hexdigest(), len(data))
