@@ -16,6 +16,7 @@ import contextlib
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -26,6 +27,9 @@ import platformdirs
 from pip_cache_guard.diagnose import DAMAGE_KINDS
 from pip_cache_guard.ledger import Event
 from pip_cache_guard.report import redact_url
+
+if sys.platform != "win32":  # imported here, not in _locked: pip 26.1+ forbids late imports
+    import fcntl
 
 MAX_BYTES = 256 * 1024
 RECURRENCE_WINDOW = 7 * 24 * 3600  # a week
@@ -175,9 +179,7 @@ def _drop_oldest_half(path: str) -> None:
 @contextlib.contextmanager
 def _locked(path: str) -> Iterator[None]:
     """An exclusive lock beside the history file (POSIX); elsewhere appends stay atomic alone."""
-    try:
-        import fcntl
-    except ImportError:
+    if sys.platform == "win32":
         yield
         return
     fd = os.open(f"{path}.lock", os.O_WRONLY | os.O_CREAT, 0o600)

@@ -2,13 +2,15 @@
 
 ``PIP_CACHE_GUARD=0`` (or ``off``, ``false``, ``no``) turns the guard off entirely;
 ``PIP_CACHE_GUARD_DEBUG=1`` makes its own internal errors visible on stderr. Stdlib only, and
-cheap: the startup path imports this module only once a watched module is being imported.
+cheap: the startup path imports this module only once a watched module is being imported (pip
+has imported ``traceback`` by then).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import traceback  # not lazily: inside pip 26.1+ an internal error can come after its import barrier
 from collections.abc import Mapping
 
 from pip_cache_guard import KILL_SWITCH, OFF_VALUES
@@ -32,8 +34,6 @@ def report_internal_error(where: str) -> None:
     if not debug_enabled():
         return
     try:
-        import traceback
-
         sys.stderr.write(f"pip-cache-guard (debug): internal error in {where}:\n")
         traceback.print_exc(file=sys.stderr)
     except Exception:  # stderr closed or broken: nothing more to do

@@ -1,0 +1,106 @@
+"""No import the guard does inside pip may come after pip's import barrier (pip 26.1+, issue 7).
+
+pip 26.1 and 26.2 print a DEPRECATION line for every import once an installation started, 26.3
+refuses it. So a function-level import in any module that can run inside pip must name a module of
+``hook.LATE_MODULES`` (imported right before the barrier) or one of ``BEFORE_ANY_BARRIER`` below.
+This reads the package's source, so a lazy import added tomorrow fails here, not in a user's pip.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from pathlib import Path
+
+from pip_cache_guard import _import_hook, hook
+
+PACKAGE = "pip_cache_guard"
+SOURCE = Path(__file__).resolve().parent.parent / PACKAGE
+# Function-level imports that are safe inside pip, and why.
+BEFORE_ANY_BARRIER = {
+    f"{PACKAGE}._import_hook": "the finder imports it with the first watched module, and pip "
+    "imports every watched module before its barrier (the barrier lives in one of them)",
+}
+
+
+def _module_path(name: str) -> Path | None:
+    """The source file of one of the guard's modules, None for anything else."""
+    if name != PACKAGE and not name.startswith(f"{PACKAGE}."):
+        return None
+    parts = name.split(".")[1:]
+    package = SOURCE.joinpath(*parts, "__init__.py")
+    return package if package.is_file() else SOURCE.joinpath(*parts).with_suffix(".py")
+
+
+def _imported(node: ast.Import | ast.ImportFrom) -> list[str]:
+    """The modules an import statement imports (``from pkg import sub``: ``pkg.sub``)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    assert node.level == 0 and node.module, ast.unparse(node)  # the package imports absolutely
+    submodules = [
+        f"{node.module}.{alias.name}"
+        for alias in node.names
+        if (path := _module_path(f"{node.module}.{alias.name}")) is not None and path.is_file()
+    ]
+    return submodules or [node.module]
+
+
+def _imports(path: Path) -> tuple[set[str], list[tuple[str, str]]]:
+    """(modules imported at module level, [(function, module)] imported inside functions)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    in_functions: list[tuple[str, str]] = []
+    nested: set[int] = set()
+    for function in ast.walk(tree):
+        if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for node in ast.walk(function):
+                if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in nested:
+                    nested.add(id(node))
+                    in_functions += [(function.name, name) for name in _imported(node)]
+    at_top = {
+        name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in nested
+        for name in _imported(node)
+    }
+    return at_top, in_functions
+
+
+def _modules_inside_pip() -> dict[str, list[tuple[str, str]]]:
+    """Every guard module that can run inside pip, with its function-level imports.
+
+    From what the startup file imports, the import hook, each integration and the late modules,
+    following every import of another guard module (at module level or in a function).
+    """
+    roots = [PACKAGE, _import_hook.__name__, *_import_hook.INTEGRATIONS.values()]
+    pending, found = [*roots, *hook.LATE_MODULES], {}
+    while pending:
+        name = pending.pop()
+        path = _module_path(name)
+        if name in found or path is None:
+            continue
+        at_top, in_functions = _imports(path)
+        found[name] = in_functions
+        pending += [*at_top, *(module for _function, module in in_functions)]
+    return found
+
+
+def test_every_import_the_guard_does_inside_pip_happens_before_pips_barrier() -> None:
+    modules = _modules_inside_pip()
+    assert {"pip_cache_guard.hook", "pip_cache_guard.history", "pip_cache_guard.switches"} <= set(
+        modules
+    )
+    late = [
+        f"{module}.{function}() imports {imported}"
+        for module, imports in sorted(modules.items())
+        for function, imported in imports
+        if imported not in hook.LATE_MODULES and imported not in BEFORE_ANY_BARRIER
+    ]
+    assert late == [], (
+        "imports that pip 26.1+ warns about or blocks once an installation started: import these "
+        "at module level, or add them to hook.LATE_MODULES"
+    )
+
+
+def test_the_late_modules_and_the_exceptions_exist() -> None:
+    for name in (*hook.LATE_MODULES, *BEFORE_ANY_BARRIER):
+        assert importlib.util.find_spec(name) is not None, name
