@@ -29,6 +29,7 @@ OFF_VALUES = ("0", "off", "false", "no")
 # the integration module that patches it, and checks that the tail starts at a dot.
 WATCHED_TAILS = (
     "cachecontrol.controller",
+    "pip._internal.cli.base_command",
     "pip._internal.commands.install",
 )
 # Marks our finder, so that install() never adds a second one (venvs before Python 3.15 run every

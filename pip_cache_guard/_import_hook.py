@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 # ``hook.STATE.patch_points`` (which ``doctor`` shows); see each module for the pips it knows.
 INTEGRATIONS: dict[str, str] = {
     "cachecontrol.controller": "pip_cache_guard.integrations.controller",
+    "pip._internal.cli.base_command": "pip_cache_guard.integrations.command",
     "pip._internal.commands.install": "pip_cache_guard.integrations.install",
 }
 assert set(INTEGRATIONS) == set(WATCHED_TAILS)

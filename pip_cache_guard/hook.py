@@ -41,6 +41,7 @@ class GuardState:
     ledger: Ledger = field(default_factory=Ledger)
     patch_points: dict[str, str] = field(default_factory=dict)
     pip_version: str | None = None
+    verbosity: int | None = None  # pip's own (``-v`` minus ``-q``), once its command started
     exit_handler_registered: bool = False
 
 
@@ -85,6 +86,12 @@ def import_late_modules() -> None:
     """Import ``LATE_MODULES`` now, while imports are still allowed."""
     for name in LATE_MODULES:
         importlib.import_module(name)
+
+
+@_never_raises(None)
+def note_verbosity(level: Any) -> None:
+    """Remember the verbosity pip computed for this run (the summary follows it)."""
+    STATE.verbosity = int(level)
 
 
 @_never_raises(None)
@@ -249,7 +256,7 @@ def _remember(events: list[Event], cache_dir: str) -> list[str]:
 
 @_never_raises(None)
 def _print_summary(events: list[Event], cache_dir: str | None, advice: list[str]) -> None:
-    level = report.verbosity(sys.argv[1:], os.environ) if STATE.pip_version else 0
+    level = STATE.verbosity if STATE.verbosity is not None else 0
     if level > -2:
         sys.stderr.write(report.summary(events, cache_dir, level, advice))
         sys.stderr.flush()

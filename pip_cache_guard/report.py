@@ -69,30 +69,6 @@ def format_size(size: int) -> str:
     return f"{value:.1f} {units[unit]}"
 
 
-def verbosity(argv: Sequence[str], environ: Mapping[str, str]) -> int:
-    """pip's verbosity (``-v`` minus ``-q``) from its command line and environment."""
-    level = _env_count(environ.get("PIP_VERBOSE")) - _env_count(environ.get("PIP_QUIET"))
-    for arg in argv:
-        if arg == "--":
-            break
-        if arg == "--verbose":
-            level += 1
-        elif arg == "--quiet":
-            level -= 1
-        elif len(arg) > 1 and arg[0] == "-" and arg[1] != "-" and set(arg[1:]) <= {"v", "q"}:
-            level += arg.count("v") - arg.count("q")
-    return level
-
-
-def _env_count(value: str | None) -> int:
-    if value is None:
-        return 0
-    value = value.strip().lower()
-    if value in ("y", "yes", "t", "true", "on"):
-        return 1
-    return int(value) if value.isdigit() else 0
-
-
 def _plural(count: int, singular: str, plural: str) -> str:
     return f"{count} {singular if count == 1 else plural}"
 

@@ -502,6 +502,54 @@ def test_summary_follows_pips_verbosity(
     assert block[0].startswith(PREFIX)
 
 
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("flags", "config", "lines"),
+    [
+        pytest.param(["-qqU"], None, "none", id="-qqU"),
+        pytest.param(["-Uqq"], None, "none", id="-Uqq"),
+        pytest.param(["-q", "-q"], None, "none", id="-q -q"),
+        pytest.param(["--quiet", "--quiet"], None, "none", id="--quiet --quiet"),
+        pytest.param(["--qui"], None, "one", id="--qui"),
+        pytest.param(["-vq"], None, "block", id="-vq"),
+        pytest.param([], "quiet = 2", "none", id="config-quiet-2"),
+    ],
+)
+def test_summary_follows_the_verbosity_pip_itself_computed(
+    flags: list[str],
+    config: str | None,
+    lines: str,
+    venv: Venv,
+    cache_dir: Path,
+    index: LoopbackIndex,
+    guardtest_wheels: dict[str, BuiltWheel],
+    files: GuardFiles,
+    tmp_path: Path,
+) -> None:
+    """Option clusters, abbreviations and config files: pip's option parser decides, not ours."""
+    fill(venv, cache_dir, index, files)
+    cache.garbage(wheel_entry(cache_dir, index, guardtest_wheels["guardtest-alpha"]))
+    env = files.env(report="v")
+    if config is not None:
+        (tmp_path / "pip.conf").write_text(f"[global]\n{config}\n")
+        env["PIP_CONFIG_FILE"] = str(tmp_path / "pip.conf")
+
+    result = run_pip(
+        venv, ["install", "--dry-run", *flags, "guardtest-alpha"], cache_dir, index, env
+    )
+
+    assert_clean_exit(result)
+    assert len(read_report(files.report("v"))["events"]) == 1  # the guard acted in every case
+    if lines == "none":
+        assert "pip-cache-guard" not in result.stderr, describe(result)
+        return
+    block = summary_block(result.stderr)
+    if lines == "one":
+        assert block == [result.stderr.splitlines()[-1]], describe(result)
+    else:
+        assert any(line.startswith("  cache: ") for line in block), describe(result)
+
+
 # -- the startup hook ----------------------------------------------------------------------------
 
 COUNT_FINDERS = """

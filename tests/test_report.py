@@ -16,7 +16,6 @@ from pip_cache_guard.report import (
     redact_url,
     summary,
     url_file_name,
-    verbosity,
     write_json_atomically,
 )
 
@@ -92,25 +91,6 @@ def test_url_file_name() -> None:
     assert url_file_name("https://h/files/demo-1.0-py3-none-any.whl") == "demo-1.0-py3-none-any.whl"
     assert url_file_name("https://h/simple/demo/") == "demo/"
     assert url_file_name("https://h/") == "https://h/"
-
-
-@pytest.mark.parametrize(
-    ("argv", "environ", "level"),
-    [
-        (["install", "x"], {}, 0),
-        (["-q", "install", "x"], {}, -1),
-        (["install", "-qq", "x"], {}, -2),
-        (["--quiet", "install", "--verbose", "--verbose"], {}, 1),
-        (["-vvv", "download"], {}, 3),
-        (["install", "-r", "req-q.txt"], {}, 0),  # an option's value is not a flag group
-        (["install", "-rq.txt"], {}, 0),
-        (["install", "x"], {"PIP_QUIET": "1"}, -1),
-        (["install", "x"], {"PIP_VERBOSE": "true"}, 1),
-        (["install", "--", "-q"], {}, 0),
-    ],
-)
-def test_verbosity(argv: list[str], environ: dict[str, str], level: int) -> None:
-    assert verbosity(argv, environ) == level
 
 
 def test_nothing_to_say_prints_nothing() -> None:
