@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from pip_cache_guard import hook
+
+    hook.not_a_pip_run()  # doctor imports pip's controller: its exit handler must not report
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:

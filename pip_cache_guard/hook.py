@@ -43,6 +43,10 @@ class GuardState:
     pip_version: str | None = None
     verbosity: int | None = None  # pip's own (``-v`` minus ``-q``), once its command started
     exit_handler_registered: bool = False
+    # Only pip runs (and other programs using CacheControl) report; the guard's own commands
+    # import pip's controller too (doctor, or drive it), but must not touch the user's report,
+    # history or stderr at exit.
+    reports_at_exit: bool = True
 
 
 STATE = GuardState()
@@ -79,6 +83,11 @@ def _never_raises(fallback: Any) -> Callable[[F], F]:
         return boundary  # type: ignore[return-value]
 
     return decorate
+
+
+def not_a_pip_run() -> None:
+    """Mark this process as one of the guard's own commands: its exit handler stays silent."""
+    STATE.reports_at_exit = False
 
 
 @_never_raises(None)
@@ -218,6 +227,8 @@ def at_exit() -> None:
     """Write the JSON report (if asked), remember the incident, print the summary.
 
     Each step has its own boundary too, so that a failing history never costs the summary."""
+    if not STATE.reports_at_exit:
+        return
     events = STATE.ledger.events()
     cache_dir = STATE.ledger.cache_dir
     _write_report(events, cache_dir)

@@ -177,6 +177,10 @@ class VenvFactory:
             self._venvs[key] = self._create(python, pip_version, guard)
         return self._venvs[key]
 
+    def pip_wheel(self, pip_version: str) -> Path:
+        """The wheel of ``pip==pip_version`` (the one the venvs install), fetched once."""
+        return fetch_pip_wheel(pip_version, self._wheelhouse)
+
     def _create(self, python: str, pip_version: str, guard: bool) -> Venv:
         version = python_version(python)
         pip_wheel = fetch_pip_wheel(pip_version, self._wheelhouse)
