@@ -99,6 +99,11 @@ request = Request("GET", sys.argv[2]).prepare()
 print(reloaded.CacheController(cache).cached_request(request))
 print(os.path.exists(path), STATE.patch_points[reloaded.__name__])
 print([(event.kind, event.action) for event in STATE.ledger.events()])
+# The other watched modules, whose patched functions a reload binds anew in the same namespace.
+from pip._internal.cli import base_command
+from pip._internal.commands import install
+for module, name in ((base_command, "setup_logging"), (install, "_prevent_further_imports")):
+    print(type(vars(importlib.reload(module))[name]).__name__, STATE.patch_points[module.__name__])
 """
 
 
@@ -116,6 +121,8 @@ def test_a_reloaded_controller_module_is_patched_again(
         "False",
         "False CacheController._load_from_cache",
         "[('corrupt', 'deleted')]",
+        "FunctionWrapper setup_logging",
+        "FunctionWrapper _prevent_further_imports",
     ], describe(result)
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 import sys
 import types
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from pip_cache_guard.hook import STATE
 from pip_cache_guard.integrations import controller as patch
+from pip_cache_guard.integrations import is_wrapped, wrap_once
 
 
 @pytest.fixture
@@ -76,3 +78,20 @@ def test_a_module_is_patched_once_however_often_it_is_offered(package: str) -> N
     assert STATE.patch_points[f"{package}.controller"] == "CacheController._load_from_cache"
     assert CacheController.__dict__["_load_from_cache"] is wrapped_once
     assert CacheController().__class__._load_from_cache.__wrapped__  # a wrapt wrapper
+
+
+def test_a_function_bound_anew_by_a_reload_is_wrapped_again_and_never_twice() -> None:
+    module = types.ModuleType("reloaded_stand_in")
+
+    def plus_one(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        return wrapped(*args, **kwargs) + 1
+
+    exec("def answer():\n    return 41\n", vars(module))
+    assert wrap_once(module, "answer", plus_one)
+    assert not wrap_once(module, "answer", plus_one)
+    exec("def answer():\n    return 41\n", vars(module))  # importlib.reload: the same namespace
+
+    assert not is_wrapped(module, "answer")
+    assert wrap_once(module, "answer", plus_one)
+    assert not wrap_once(module, "answer", plus_one)
+    assert module.answer() == 42

@@ -15,9 +15,11 @@ import wrapt
 
 Wrapper = Callable[[Callable[..., Any], Any, Any, Any], Any]
 
-# Set on a class (or module) attribute's owner for each name wrapped, so that a second offer of
-# the same object (a module imported again under a second name, a second integration) never wraps
-# it twice, while a reloaded module's new classes are wrapped again.
+# Set on the owner (a class or a module) of each attribute wrapped: name -> the wrapper put there.
+# A second offer of the same object (a module imported again under a second name, a second
+# integration) finds its wrapper still in place and never wraps it twice, while
+# ``importlib.reload`` (new classes; a module's functions bound anew in the same namespace) is
+# wrapped again.
 _WRAPPED_MARK = "_pip_cache_guard_wrapped"
 
 
@@ -34,15 +36,15 @@ def has_parameters(owner: Any, name: str, leading: list[str], exact: bool = Fals
 
 
 def is_wrapped(owner: Any, name: str) -> bool:
-    """Whether ``owner.name`` was already wrapped by the guard."""
-    return name in vars(owner).get(_WRAPPED_MARK, ())
+    """Whether ``owner.name`` is (still) the guard's wrapper."""
+    wrapper = vars(owner).get(_WRAPPED_MARK, {}).get(name)
+    return wrapper is not None and vars(owner).get(name) is wrapper
 
 
 def wrap_once(owner: Any, name: str, wrapper: Wrapper) -> bool:
     """Wrap ``owner.name`` with ``wrapper`` unless the guard already did; True if it wrapped."""
     if is_wrapped(owner, name):
         return False
-    wrapt.wrap_function_wrapper(owner, name, wrapper)
-    marks = frozenset(vars(owner).get(_WRAPPED_MARK, ())) | {name}
-    setattr(owner, _WRAPPED_MARK, marks)
+    wrapped = wrapt.wrap_function_wrapper(owner, name, wrapper)
+    setattr(owner, _WRAPPED_MARK, {**vars(owner).get(_WRAPPED_MARK, {}), name: wrapped})
     return True
