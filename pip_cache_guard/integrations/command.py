@@ -31,5 +31,5 @@ def apply(module: ModuleType) -> None:
 
 
 def _note_verbosity(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    hook.note_verbosity(kwargs["verbosity"] if "verbosity" in kwargs else args[0])
+    hook.note_verbosity(args[0] if args else kwargs.get("verbosity"))
     return wrapped(*args, **kwargs)
