@@ -10,6 +10,9 @@ only: wrapt is imported by the integrations, after this.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import importlib.util
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +33,9 @@ INTEGRATIONS: dict[str, str] = {
     "pip._internal.commands.install": "pip_cache_guard.integrations.install",
 }
 assert set(INTEGRATIONS) == set(WATCHED_TAILS)
+# The third-party modules the guard imports inside pip (the patching layer; the history's
+# platform directories). See ``reach_dependencies``.
+DEPENDENCIES = ("wrapt", "platformdirs")
 
 
 def integration_for(fullname: str) -> str | None:
@@ -71,11 +77,36 @@ def patch_loaded() -> None:
             _patch(module)
 
 
+def reach_dependencies() -> None:
+    """Import a dependency the path no longer shows from the directory the guard was loaded from.
+
+    pip 26.2 runs the pip that installs an sdist's build dependencies inside the build
+    environment, whose ``sitecustomize`` drops the venv's site-packages from ``sys.path`` after
+    the startup file ran: the guard is loaded, wrapt and platformdirs are out of sight. Only that
+    case pays for an import here; elsewhere this is a lookup per dependency.
+    """
+    home = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for name in DEPENDENCIES:
+        if name in sys.modules or importlib.util.find_spec(name) is not None:
+            continue
+        spec = importlib.machinery.PathFinder.find_spec(name, [home])
+        if spec is None or spec.loader is None:
+            continue  # not installed beside the guard either: that integration stays off
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+
+
 def _patch(module: ModuleType) -> None:
     """Hand a freshly executed module to its integration (which imports wrapt)."""
     try:
         integration = integration_for(module.__name__)
         if integration is not None:
+            reach_dependencies()
             importlib.import_module(integration).apply(module)
     except Exception:  # wrapt missing, a pip we do not know: pip goes on unguarded
         report_internal_error(f"patching {module.__name__}")

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import sys
 from pathlib import Path
+
+import pytest
 
 from pip_cache_guard import _import_hook, hook
 
@@ -65,8 +68,8 @@ def _imports(path: Path) -> tuple[set[str], list[tuple[str, str]]]:
     return at_top, in_functions
 
 
-def _modules_inside_pip() -> dict[str, list[tuple[str, str]]]:
-    """Every guard module that can run inside pip, with its function-level imports.
+def _modules_inside_pip() -> dict[str, tuple[set[str], list[tuple[str, str]]]]:
+    """Every guard module that can run inside pip, with its imports (as ``_imports``).
 
     From what the startup file imports, the import hook, each integration and the late modules,
     following every import of another guard module (at module level or in a function).
@@ -79,7 +82,7 @@ def _modules_inside_pip() -> dict[str, list[tuple[str, str]]]:
         if name in found or path is None:
             continue
         at_top, in_functions = _imports(path)
-        found[name] = in_functions
+        found[name] = (at_top, in_functions)
         pending += [*at_top, *(module for _function, module in in_functions)]
     return found
 
@@ -91,8 +94,8 @@ def test_every_import_the_guard_does_inside_pip_happens_before_pips_barrier() ->
     )
     late = [
         f"{module}.{function}() imports {imported}"
-        for module, imports in sorted(modules.items())
-        for function, imported in imports
+        for module, (_at_top, in_functions) in sorted(modules.items())
+        for function, imported in in_functions
         if imported not in hook.LATE_MODULES and imported not in BEFORE_ANY_BARRIER
     ]
     assert late == [], (
@@ -104,3 +107,15 @@ def test_every_import_the_guard_does_inside_pip_happens_before_pips_barrier() ->
 def test_the_late_modules_and_the_exceptions_exist() -> None:
     for name in (*hook.LATE_MODULES, *BEFORE_ANY_BARRIER):
         assert importlib.util.find_spec(name) is not None, name
+
+
+@pytest.mark.skipif(sys.version_info < (3, 10), reason="sys.stdlib_module_names is 3.10+")
+def test_every_third_party_module_the_guard_imports_inside_pip_can_be_reached() -> None:
+    """``_import_hook.reach_dependencies`` finds them where pip's build isolation hid them."""
+    imported = {
+        name.partition(".")[0]
+        for at_top, in_functions in _modules_inside_pip().values()
+        for name in (*at_top, *(module for _function, module in in_functions))
+    }
+    stdlib = set(sys.stdlib_module_names)
+    assert imported - stdlib - {PACKAGE} == set(_import_hook.DEPENDENCIES)

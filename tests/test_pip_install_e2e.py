@@ -24,8 +24,13 @@ from support.wheels import BuiltWheel, build_sdist
 
 pytestmark = pytest.mark.e2e
 
-# pip 26.1 warns about late imports (26.2 does the same), 26.3 blocks them.
-PIPS = [pytest.param("26.1", id="pip26.1-warns"), pytest.param("26.3", id="pip26.3-blocks")]
+# pip 26.1 and 26.2 warn about late imports, 26.3 blocks them. 26.2 also runs the child pip inside
+# the build environment, whose sitecustomize hides the venv's site-packages (and so wrapt).
+PIPS = [
+    pytest.param("26.1", id="pip26.1-warns"),
+    pytest.param("26.2", id="pip26.2-warns-isolated-child"),
+    pytest.param("26.3", id="pip26.3-blocks"),
+]
 BUILD_DEPENDENCY = "guardtest-alpha"
 
 
