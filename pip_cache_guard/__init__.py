@@ -31,6 +31,11 @@ WATCHED_TAILS = (
     "cachecontrol.controller",
     "pip._internal.cli.base_command",
     "pip._internal.commands.install",
+    "pip._internal.network.download",
+    "pip._internal.utils.hashes",
+    "pip._internal.distributions.wheel",
+    "pip._internal.req.req_install",
+    "pip._internal.utils.unpacking",
 )
 # Marks our finder, so that install() never adds a second one (venvs before Python 3.15 run every
 # .pth twice), even if this module were loaded twice under different names.

@@ -31,6 +31,11 @@ INTEGRATIONS: dict[str, str] = {
     "cachecontrol.controller": "pip_cache_guard.integrations.controller",
     "pip._internal.cli.base_command": "pip_cache_guard.integrations.command",
     "pip._internal.commands.install": "pip_cache_guard.integrations.install",
+    "pip._internal.network.download": "pip_cache_guard.integrations.download",
+    "pip._internal.utils.hashes": "pip_cache_guard.integrations.hashes",
+    "pip._internal.distributions.wheel": "pip_cache_guard.integrations.wheel_metadata",
+    "pip._internal.req.req_install": "pip_cache_guard.integrations.req_install",
+    "pip._internal.utils.unpacking": "pip_cache_guard.integrations.unpacking",
 }
 assert set(INTEGRATIONS) == set(WATCHED_TAILS)
 # The third-party modules the guard imports inside pip (the patching layer; the history's

@@ -14,6 +14,10 @@ They repeat the checks of CacheControl's ``Serializer.loads`` (every version pip
   of the entry's two writes has not happened: in progress, or interrupted). pip's own cache class
   never serves such an entry; standalone CacheControl's ``SeparateBodyFileCache`` serves it with an
   empty body (``IncompleteRead``, or an empty 200).
+
+Two kinds are judged by what pip does with a downloaded body (``hook.evict_rejected``), not here:
+``bad-body`` (a cached file pip could not use: it failed pip's hash check, or its archive cannot
+be read) is damage; ``index-mismatch`` (it fails again after a fresh download) is not.
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ from typing import Any, Callable, Literal
 Kind = Literal["ok", "corrupt", "stale-format", "vary-mismatch", "body-mismatch", "missing-body"]
 
 # Kinds that prove the files useless: the guard deletes them (a missing body only once it cannot
-# be a write in progress). A Vary mismatch is a valid entry.
+# be a write in progress). A Vary mismatch is a valid entry, and an index-mismatch is the index's
+# fault, not the cache's.
 DAMAGE_KINDS: frozenset[str] = frozenset(
-    {"corrupt", "stale-format", "body-mismatch", "missing-body"}
+    {"corrupt", "stale-format", "body-mismatch", "missing-body", "bad-body"}
 )
 
 # The version CacheControl has written since 0.12 (pip 10 onwards): b"cc=4," + msgpack.
@@ -104,6 +109,21 @@ def diagnose(
         if body_problem is not None:
             return Verdict("body-mismatch", body_problem)
     return OK
+
+
+def stored_body(data: bytes, unpack: Unpack) -> bytes | None:
+    """The body kept inside a metadata file (pip <= 23.2), or None if it is not a valid entry."""
+    format_verdict, payload = _split_format(data)
+    if format_verdict is not None:
+        return None
+    try:
+        document = unpack(payload)
+    except Exception:
+        return None
+    if _shape_problem(document) is not None:
+        return None
+    body: bytes = document["response"]["body"]
+    return body
 
 
 def _split_format(data: bytes) -> tuple[Verdict | None, bytes]:

@@ -19,6 +19,7 @@ import sys
 from dataclasses import dataclass, field
 
 from pip_cache_guard import FINDER_MARK, KILL_SWITCH, history, switches
+from pip_cache_guard._import_hook import INTEGRATIONS
 from pip_cache_guard.locate import (
     CacheLocation,
     ToolCache,
@@ -35,6 +36,8 @@ CONTROLLERS = (
     "cachecontrol.controller",
     "pipenv.patched.pip._vendor.cachecontrol.controller",
 )
+# pip's own modules the guard patches to heal in the same run (cached bodies, the import barrier).
+PIP_HEALING_MODULES = tuple(tail for tail in INTEGRATIONS if tail.startswith("pip._internal."))
 LOW_FREE_BYTES = 1024**3  # below 1 GiB free, pip's cache writes start failing halfway
 LOW_FREE_FRACTION = 0.05
 RECENT_INCIDENTS = 5
@@ -61,6 +64,8 @@ class Health:
     history_error: str | None = None  # why the history cannot be read
     tool_caches: list[tuple[ToolCache, bool]] = field(default_factory=list)
     recent_incidents: list[history.Incident] = field(default_factory=list)
+    # module -> what was patched in it ("unsupported: ..." when its shape is unknown)
+    healing_points: dict[str, str] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
@@ -101,6 +106,7 @@ def examine(cache_dir: str | None = None) -> Health:
         history_error=history_error,
         tool_caches=[(cache, os.path.isdir(cache.path)) for cache in tool_caches()],
         recent_incidents=incidents,
+        healing_points=_healing_points() if inactive_reason is None else {},
     )
 
 
@@ -151,6 +157,23 @@ def _top_package_present(module: str) -> bool:
         return importlib.util.find_spec(module.partition(".")[0]) is not None
     except (ImportError, ValueError):
         return False
+
+
+def _healing_points() -> dict[str, str]:
+    """What the guard patched in each of pip's modules it heals through (imported here)."""
+    from pip_cache_guard.hook import STATE
+
+    if importlib.util.find_spec("pip") is None:
+        return {}
+    points = {}
+    for name in PIP_HEALING_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            points[name] = f"cannot be imported ({exc})"
+            continue
+        points[name] = STATE.patch_points.get(name, "not patched")
+    return points
 
 
 def _disk_space(path: str) -> tuple[int | None, int | None]:

@@ -15,7 +15,7 @@ import os
 import secrets
 import stat
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import BinaryIO, Callable, Literal
 
 BODY_SUFFIX = ".body"
 # CacheControl writes an entry as two files, metadata first, then the body (from memory, right
@@ -115,14 +115,21 @@ def _inode(path: str) -> int | None:
         return None
 
 
-def _read_exact(path: str) -> bytes | None:
-    """The file's bytes, never through a final link; None when it cannot be read."""
+def open_exact(path: str) -> BinaryIO | None:
+    """The file opened for reading, never through a final link; None when it cannot be."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     try:
-        fd = os.open(path, flags)
+        return os.fdopen(os.open(path, flags), "rb")
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as handle:
+
+
+def read_exact(path: str) -> bytes | None:
+    """The file's bytes, never through a final link; None when it cannot be read."""
+    handle = open_exact(path)
+    if handle is None:
+        return None
+    with handle:
         return handle.read()
 
 
@@ -159,7 +166,7 @@ def delete_entry(
             # either way the metadata is not ours to touch (alone, pip never uses it).
             return taken
         freed = taken.bytes_freed
-    taken = _take(metadata_path, lambda claimed: _read_exact(claimed) == diagnosed)
+    taken = _take(metadata_path, lambda claimed: read_exact(claimed) == diagnosed)
     if taken.action == "deleted" or freed:
         return Deletion("deleted", freed + taken.bytes_freed)
     return taken

@@ -1,5 +1,9 @@
 """What the guard does inside pip: judge a lookup, delete proven damage, sum up at exit.
 
+It also judges files pip downloaded from a cache hit and then rejected (``evict_rejected``): the
+entry that holds exactly the rejected bytes is evicted, pip's own downloader fetches the file once
+more (``integrations.download.fetch_again``) and ``settle_refetch`` records how that went.
+
 ``patch`` calls in here from its wrappers; every public function is a boundary with pip and never
 raises (an internal error is shown under ``PIP_CACHE_GUARD_DEBUG=1`` and otherwise swallowed, and
 pip goes on exactly as it would without the guard).
@@ -8,12 +12,14 @@ pip goes on exactly as it would without the guard).
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
 import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Literal, TypeVar
 
 from pip_cache_guard import entries, report
 from pip_cache_guard.diagnose import (
@@ -23,6 +29,7 @@ from pip_cache_guard.diagnose import (
     Verdict,
     body_size_problem,
     diagnose,
+    stored_body,
 )
 from pip_cache_guard.ledger import Event, Ledger
 from pip_cache_guard.switches import report_internal_error
@@ -32,6 +39,33 @@ REPORT_VARIABLE = "PIP_CACHE_GUARD_REPORT"
 # 26.1+ blocks every import once an installation starts, so ``integrations.install`` imports these
 # right before that, in runs that install, and only there.
 LATE_MODULES = ("pip_cache_guard.history",)
+
+
+@dataclass(frozen=True)
+class CachedDownload:
+    """A file pip's downloader wrote from a cache hit: what served it, and what it came from."""
+
+    link: Any  # pip's Link: the URL and the hash fragment
+    urls: tuple[str, ...]  # the response's URL, then the link's (they differ after a redirect)
+    link_hash: tuple[str, str] | None  # (algorithm, hex digest) the link carries, if any
+    adapter: Any  # the CacheControl adapter that served it: its cache and controller
+
+
+@dataclass(frozen=True)
+class Refetch:
+    """A rejected file whose cache entry is evicted: pip's downloader is to fetch it once more."""
+
+    path: str
+    cache_dir: str
+    key: str
+    cache_file: str
+    bytes_freed: int
+    reason: str
+    fingerprint: str  # the damaged state met (the history counts each once)
+    download_again: Callable[[], str]
+
+
+RefetchOutcome = Literal["refetched", "failed", "rejected"]
 
 
 @dataclass
@@ -47,6 +81,13 @@ class GuardState:
     # import pip's controller too (doctor, or drive it), but must not touch the user's report,
     # history or stderr at exit.
     reports_at_exit: bool = True
+    # Downloaded files that came from a cache hit, by file name (pip names the file from the
+    # response and writes it into a directory of its own); the paths already fetched again once
+    # (never twice: a file that fails after a fresh download is not the cache's fault); and the
+    # downloader pip made last, which fetches a file again.
+    cached_downloads: dict[str, CachedDownload] = field(default_factory=dict)
+    refetched: set[str] = field(default_factory=set)
+    downloader: Any = None
 
 
 STATE = GuardState()
@@ -201,6 +242,166 @@ def _cache_directory(cache: Any) -> str | None:
     if isinstance(directory, (str, os.PathLike)):
         return os.path.abspath(os.fspath(directory))
     return None
+
+
+@_never_raises(None)
+def note_download(resp: Any, link: Any, file_name: Callable[[Any, Any], str]) -> None:
+    """pip is about to write ``resp``'s body for ``link``: remember it if it is a cache hit.
+
+    A dict entry by the file name pip gives it (``file_name``, pip's own function); no read.
+    """
+    name = str(file_name(resp, link))
+    if not getattr(resp, "from_cache", False):
+        STATE.cached_downloads.pop(name, None)  # the same name, fetched from the index this time
+        return
+    link_url = str(getattr(link, "url_without_fragment", "") or "")
+    adapter = getattr(resp, "connection", None)
+    if not link_url or adapter is None:
+        return
+    algorithm, digest = getattr(link, "hash_name", None), getattr(link, "hash", None)
+    link_hash = (str(algorithm), str(digest)) if algorithm and digest else None
+    urls = tuple(url for url in (str(getattr(resp, "url", "") or ""), link_url) if url)
+    STATE.cached_downloads[name] = CachedDownload(link, urls, link_hash, adapter)
+
+
+@_never_raises(None)
+def note_downloader(downloader: Any) -> None:
+    """Remember the downloader pip made (the last one: pip makes one per run, with its session)."""
+    STATE.downloader = downloader
+
+
+@_never_raises(None)
+def evict_rejected(path: str, gots: Mapping[str, Any] | None, problem: str) -> Refetch | None:
+    """pip rejected ``path``: if it came from a cache hit, evict the entry holding these bytes.
+
+    ``gots`` are the digests pip computed (``HashMismatch.gots``). Returns what pip's downloader
+    is to fetch again, or None to let pip's own error stand (and say nothing) when the file did
+    not come from the cache or was fetched again once already, or when the cached copy is what
+    the index itself says (its hash equals the link's: the expected hash, from a requirements
+    file, is what differs); None too, with an event, when the entry could not be removed.
+    """
+    path = os.path.abspath(path)
+    download = STATE.cached_downloads.pop(os.path.basename(path), None)
+    downloader = STATE.downloader
+    if download is None or downloader is None or path in STATE.refetched:
+        return None
+    STATE.refetched.add(path)
+    if gots is not None and download.link_hash is not None:
+        algorithm, expected = download.link_hash
+        got = gots.get(algorithm)
+        if got is not None and got.hexdigest() == expected:
+            return None  # the cached copy is what the index says: the expected hash differs
+    rejected = _file_digest(path)
+    held = [
+        (located, deletion)
+        for url in dict.fromkeys(download.urls)
+        if (located := _locate(download.adapter, url)) is not None
+        for deletion in [_evict_holding(located, rejected)]
+        if deletion is not None
+    ]
+    for located, deletion in held:
+        if deletion.action != "deleted":  # a fresh download would be served the same bytes
+            cache_dir, key, metadata_path, _ = located
+            reason = f"{problem}; {deletion.reason}" if deletion.reason else problem
+            size = entries.entry_size(metadata_path)
+            mark = _fingerprint(metadata_path, rejected)
+            event = _event(key, metadata_path, "bad-body", reason, deletion.action, size, mark)
+            STATE.ledger.record(cache_dir, key, event)
+            return None
+    where = held[0][0] if held else _locate(download.adapter, download.urls[0])
+    if where is None:
+        return None
+    cache_dir, key, metadata_path, _ = where
+    freed = sum(deletion.bytes_freed for _, deletion in held)
+    link, location = download.link, os.path.dirname(path)
+
+    def download_again() -> str:
+        return str(downloader(link, location)[0])
+
+    mark = _fingerprint(metadata_path, rejected)
+    return Refetch(path, cache_dir, key, metadata_path, freed, problem, mark, download_again)
+
+
+_REFETCH_EVENTS: dict[str, tuple[str, str, str]] = {
+    "refetched": ("bad-body", "refetched", "evicted and fetched again: the fresh copy is good"),
+    "failed": ("bad-body", "deleted", "evicted; fetching it again failed (pip's error says why)"),
+    "rejected": (
+        "index-mismatch",
+        "refetched",
+        "a fresh download fails the same way: the index serves the file so (it does not match "
+        "its hash, or cannot be read); the cache was not the cause",
+    ),
+}
+
+
+@_never_raises(None)
+def settle_refetch(refetch: Refetch, outcome: RefetchOutcome) -> None:
+    """Record the one event of a rejected cached file, once pip's second attempt is over."""
+    kind, action, what_then = _REFETCH_EVENTS[outcome]
+    reason = f"{refetch.reason}; {what_then}"
+    mark = refetch.fingerprint if kind in DAMAGE_KINDS else ""
+    event = _event(refetch.key, refetch.cache_file, kind, reason, action, refetch.bytes_freed, mark)
+    STATE.ledger.record(refetch.cache_dir, refetch.key, event)
+
+
+# (cache directory, cache key, metadata file, msgpack decoder) of one URL in pip's HTTP cache.
+_Located = tuple[str, str, str, Unpack]
+
+
+def _locate(adapter: Any, url: str) -> _Located | None:
+    """Where pip's cache keeps ``url``, asked from the CacheControl adapter that served it."""
+    cache = getattr(adapter, "cache", None)
+    controller = getattr(adapter, "controller", None)
+    if cache is None or controller is None:
+        return None
+    key = str(controller.cache_url(url))
+    cache_dir = _cache_directory(cache)
+    metadata_path = _metadata_path(cache, key)
+    package = type(controller).__module__.rpartition(".")[0]
+    msgpack = getattr(sys.modules.get(f"{package}.serialize"), "msgpack", None)
+    if cache_dir is None or metadata_path is None or msgpack is None:
+        return None
+
+    def unpack(payload: bytes) -> Any:
+        return msgpack.loads(payload, raw=False)
+
+    return cache_dir, key, metadata_path, unpack
+
+
+def _evict_holding(located: _Located, rejected: str) -> entries.Deletion | None:
+    """Delete the entry if its body is exactly the rejected file (sha256); None if it is not."""
+    cache_dir, _, metadata_path, unpack = located
+    metadata = entries.read_exact(metadata_path)
+    if metadata is None:
+        return None
+    body = entries.open_exact(entries.body_path(metadata_path))
+    if body is None:  # pip <= 23.2: the body is inside the metadata file
+        inline = stored_body(metadata, unpack)
+        if inline is None or hashlib.sha256(inline).hexdigest() != rejected:
+            return None
+        return entries.delete_entry(cache_dir, metadata_path, metadata, None)
+    with body:
+        inode = os.fstat(body.fileno()).st_ino
+        if _digest(body) != rejected:
+            return None
+    return entries.delete_entry(cache_dir, metadata_path, metadata, inode)
+
+
+def _fingerprint(metadata_path: str, rejected: str) -> str:
+    """Names the damaged state met: the entry's file and the digest of the body pip rejected."""
+    return hashlib.sha256(f"{metadata_path}\0{rejected}".encode()).hexdigest()[:32]
+
+
+def _file_digest(path: str) -> str:
+    with open(path, "rb") as handle:
+        return _digest(handle)
+
+
+def _digest(handle: Any) -> str:
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _metadata_path(cache: Any, key: str) -> str | None:

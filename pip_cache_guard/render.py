@@ -134,6 +134,7 @@ def doctor_json(health: Health) -> dict[str, Any]:
             {"tool": cache.tool, "path": cache.path, "source": cache.source, "exists": exists}
             for cache, exists in health.tool_caches
         ],
+        "healing_points": health.healing_points,
         "cache_dir": health.cache.root,
         "cache_source": health.cache.source,
         "cache_disabled": health.cache.disabled,
@@ -163,6 +164,7 @@ def doctor_text(health: Health) -> str:
         f"  [{mark[health.hook_active]}] hook active: {active}",
         f"       pip: {health.pip_version or 'not installed'}; patch point: "
         f"{health.patch_point or 'none'}",
+        *(f"       also {module}: {point}" for module, point in health.healing_points.items()),
         f"       cache: {health.cache.root} (from {health.cache.source}){disabled}, "
         + (format_size(health.cache_bytes) if health.cache_exists else "does not exist yet"),
         f"  [{mark[not health.low_disk]}] free space there: {free}"

@@ -106,6 +106,25 @@ def summary(
     return "\n".join(lines) + "\n"
 
 
+# Actions that put a good copy in place of a damaged entry in the same run, in the headline's words.
+_REPLACED = {"refetched": "fetched again"}
+# Kinds that are reported but are not damage of the cache, each with its headline and advice.
+_NOT_DAMAGE = {
+    "vary-mismatch": (
+        ("valid cache entry", "valid cache entries"),
+        "skipped by pip for a Vary mismatch (not damaged, kept)",
+        "A Vary mismatch is not damage: it happens when interpreters with different HTTP "
+        "libraries share one cache and overwrite each other's entries.",
+    ),
+    "index-mismatch": (
+        ("file", "files"),
+        "failed again as fetched afresh from the index (the cache was not the cause)",
+        "A file that fails again when fetched afresh is not cache damage: the index serves a "
+        "file other than its hash says (or a broken one), or the expected hash is out of date.",
+    ),
+}
+
+
 def _headline(damaged: Sequence[Event], skipped: Sequence[Event]) -> str:
     parts = []
     if damaged:
@@ -113,7 +132,11 @@ def _headline(damaged: Sequence[Event], skipped: Sequence[Event]) -> str:
         actions = Counter(event.action for event in damaged)
         freed = sum(event.bytes for event in damaged if event.action == "deleted")
         kind_text = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
-        done = [f"{actions['deleted']} deleted ({format_size(freed)} freed)"]
+        done = [
+            f"{actions[action]} {words}" for action, words in _REPLACED.items() if actions[action]
+        ]
+        if actions["deleted"] or not done:
+            done.insert(0, f"{actions['deleted']} deleted ({format_size(freed)} freed)")
         if actions["delete-failed"]:
             done.append(f"{actions['delete-failed']} could not be deleted")
         if actions["kept"]:
@@ -122,9 +145,9 @@ def _headline(damaged: Sequence[Event], skipped: Sequence[Event]) -> str:
             done.append(f"{actions['already-deleted']} already deleted by another process")
         entries = _plural(len(damaged), "damaged cache entry", "damaged cache entries")
         parts.append(f"{entries} ({kind_text}): {', '.join(done)}")
-    if skipped:
-        entries = _plural(len(skipped), "valid cache entry", "valid cache entries")
-        parts.append(f"{entries} skipped by pip for a Vary mismatch (not damaged, kept)")
+    for kind, count in Counter(event.kind for event in skipped).items():
+        (singular, plural), what, _ = _NOT_DAMAGE.get(kind, _NOT_DAMAGE["vary-mismatch"])
+        parts.append(f"{_plural(count, singular, plural)} {what}")
     return "; ".join(parts)
 
 
@@ -132,6 +155,11 @@ def _advice(damaged: Sequence[Event], skipped: Sequence[Event]) -> list[str]:
     advice = []
     if any(event.action == "deleted" for event in damaged):
         advice.append("Deleted entries are fetched afresh; nothing else in the cache was touched.")
+    if any(event.action in _REPLACED for event in damaged):
+        advice.append(
+            "Entries fetched again were replaced by pip's fresh download in this run; nothing "
+            "else in the cache was touched."
+        )
     left = [event for event in damaged if event.action in LEFT_IN_PLACE]
     for_its_writer = [e for e in left if e.kind == "missing-body" and e.action == "kept"]
     if for_its_writer:
@@ -149,11 +177,8 @@ def _advice(damaged: Sequence[Event], skipped: Sequence[Event]) -> list[str]:
             "Damage that comes back points at a full disk or a failing filesystem: "
             "check free space and the disk's health."
         )
-    if skipped:
-        advice.append(
-            "A Vary mismatch is not damage: it happens when interpreters with different HTTP "
-            "libraries share one cache and overwrite each other's entries."
-        )
+    for kind in dict.fromkeys(event.kind for event in skipped):
+        advice.append(_NOT_DAMAGE.get(kind, _NOT_DAMAGE["vary-mismatch"])[2])
     return advice
 
 

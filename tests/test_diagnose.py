@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pip_cache_guard.diagnose import diagnose
+from pip_cache_guard.diagnose import diagnose, stored_body
 
 SERIALIZE_MODULES = ["pip._vendor.cachecontrol.serialize", "cachecontrol.serialize"]
 URL = "https://files.example/packages/demo-1.0-py3-none-any.whl"
@@ -258,3 +258,16 @@ def test_permanent_redirect_with_empty_body_is_ok(flavour: Flavour) -> None:
     redirect = _packed(flavour, {**document, "response": {**document["response"], "status": 301}})
 
     assert diagnose(redirect, flavour.unpack, {}, body_size=0).kind == "ok"
+
+
+def test_stored_body_is_what_the_real_serializer_kept_inline(flavour: Flavour) -> None:
+    entry = flavour.entry(HEADERS, {})
+
+    assert stored_body(entry, flavour.unpack) == (b"" if flavour.separate_body else BODY)
+
+
+@pytest.mark.parametrize("name", ["garbage", "truncated-msgpack", "old-format-2", "no-response"])
+def test_no_stored_body_is_read_from_a_damaged_entry(flavour: Flavour, name: str) -> None:
+    damaged = DAMAGE[name][0](flavour, flavour.entry(HEADERS, {}))
+
+    assert stored_body(damaged, flavour.unpack) is None

@@ -122,7 +122,7 @@ def test_of_two_racing_deleters_one_deletes_and_the_fresh_entry_survives(
             _store_like_pip(path, b"cc=4,fresh")
             _store_like_pip(body, b"W" * 500)
 
-    real_read, real_inode = entries._read_exact, entries._inode
+    real_read, real_inode = entries.read_exact, entries._inode
 
     def read(claimed: str) -> bytes | None:
         data = real_read(claimed)
@@ -136,7 +136,7 @@ def test_of_two_racing_deleters_one_deletes_and_the_fresh_entry_survives(
             another_pip_acts()
         return number
 
-    monkeypatch.setattr(entries, "_read_exact", read)
+    monkeypatch.setattr(entries, "read_exact", read)
     monkeypatch.setattr(entries, "_inode", inode)
 
     ours = delete_entry(str(tmp_path), str(path), DAMAGED, judged_inode)
@@ -198,14 +198,14 @@ def test_a_newer_file_at_the_path_wins_over_the_one_given_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = _fresh_entry_and_a_failing_link(tmp_path, monkeypatch, PermissionError(errno.EPERM, ""))
-    real_read = entries._read_exact
+    real_read = entries.read_exact
 
     def read_then_another_pip_writes(claimed: str) -> bytes | None:
         data = real_read(claimed)
         _store_like_pip(path, b"cc=4,newer still")
         return data
 
-    monkeypatch.setattr(entries, "_read_exact", read_then_another_pip_writes)
+    monkeypatch.setattr(entries, "read_exact", read_then_another_pip_writes)
 
     assert delete_entry(str(tmp_path), str(path), DAMAGED).action == "already-deleted"
     assert path.read_bytes() == b"cc=4,newer still"

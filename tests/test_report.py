@@ -154,6 +154,34 @@ def test_an_entry_another_process_deleted_is_not_said_to_be_left_in_place() -> N
     assert "left in place" in left
 
 
+def test_files_fetched_again_are_said_so_and_not_as_left_in_place() -> None:
+    events = [_event("a.whl", "bad-body", "refetched"), _event("b.whl")]
+
+    first, *rest = summary(events, "/c").splitlines()
+
+    assert "2 damaged cache entries (1 bad-body, 1 corrupt): 1 deleted (1.0 kB freed)" in first
+    assert first.endswith(", 1 fetched again")
+    assert "  - a.whl: bad-body, refetched" in rest
+    assert any("fetched again were replaced by pip's fresh download" in line for line in rest)
+    assert not any("left in place" in line for line in rest)
+
+
+def test_only_fetched_again_does_not_count_deletions() -> None:
+    first = summary([_event("a.whl", "bad-body", "refetched")], "/c").splitlines()[0]
+    assert first == "pip-cache-guard: 1 damaged cache entry (1 bad-body): 1 fetched again"
+
+
+def test_an_index_mismatch_is_not_blamed_on_the_cache() -> None:
+    text = summary([_event("a.whl", "index-mismatch", "refetched")], "/c")
+
+    first, *rest = text.splitlines()
+    assert "damaged" not in first
+    assert "1 file failed again as fetched afresh from the index" in first
+    assert "(the cache was not the cause)" in first
+    assert any("is not cache damage" in line for line in rest)
+    assert not any("full disk" in line for line in rest)
+
+
 def test_document_follows_schema_1() -> None:
     events = [_event("a.whl"), _event("b.whl", "vary-mismatch", "kept", 77)]
 

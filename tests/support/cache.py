@@ -159,3 +159,26 @@ def vary_mismatch(
     data = read_entry(_existing(path))
     data["vary"] = {header: value}
     write_entry(path, data)
+
+
+def stored_body(entry: Path, *, legacy: bool = False) -> bytes:
+    """The body pip keeps for an entry: the ``.body`` file, or inside the metadata (pip <= 23.2)."""
+    if legacy:
+        body: bytes = read_entry(entry)["response"]["body"]
+        return body
+    return body_path(entry).read_bytes()
+
+
+def flip_body_byte(entry: Path, *, legacy: bool = False, at: float = 0.5) -> None:
+    """Bit rot: invert one byte of the stored body (at this fraction of it), size unchanged.
+
+    On pip <= 23.2 the body sits inside the metadata file, as msgpack bin data: the byte is
+    flipped there, so that the metadata still loads and only the body is wrong.
+    """
+    body = stored_body(entry, legacy=legacy)
+    path = entry if legacy else body_path(entry)
+    data = bytearray(path.read_bytes())
+    start = data.find(body) if legacy else 0
+    assert start >= 0, f"body not found in {path}"
+    data[start + int(len(body) * at)] ^= 0xFF
+    path.write_bytes(bytes(data))

@@ -6,6 +6,9 @@ pip only stores a response when it is cacheable, so every 200 carries PyPI-like 
 (it sends ``Cache-Control: max-age=0``), so the 304 path is the one that reloads cache entries.
 Single ``Range`` requests get a 206, because pip >= 25.2 resumes short downloads with them.
 Every request is logged so tests can assert what pip fetched and what it took from its cache.
+Links carry ``#sha256=`` unless the index is made with ``hashes=False``; ``metadata_files=True``
+adds PEP 658/714 ``.metadata`` files (pip 22.3+ then fetches metadata first and the wheel later,
+in a batch); ``substitute()`` serves other bytes than the page's hash says (a broken index).
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import io
 import re
 import sys
 import threading
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -66,11 +71,18 @@ class LoopbackIndex:
         self,
         wheels: Iterable[Path] = (),
         credentials: tuple[str, str] | None = None,
+        *,
+        hashes: bool = True,
+        metadata_files: bool = False,
     ) -> None:
         self.credentials = credentials
+        self.hashes = hashes
+        self.metadata_files = metadata_files
+        self._substitutes: dict[str, _Resource] = {}
         # True: answer 503 to everything, like an index that is down (pip retries 503s with
         # backoff, so give pip `--retries 0` in such a test).
         self.down = False
+        self.files_down = False  # the same for files only: the pages still answer
         self._lock = threading.Lock()
         self._log: list[Request] = []
         self.errors: list[str] = []  # handler exceptions, kept here instead of on stderr
@@ -84,13 +96,18 @@ class LoopbackIndex:
     # -- content ---------------------------------------------------------------------------
 
     def add_wheel(self, path: Path) -> None:
-        """Serve ``path`` under ``/files/`` and list it on its project's page."""
+        """Serve ``path`` (a wheel, or an sdist) under ``/files/``, listed on its project's page."""
         project = canonical_name(path.name.split("-", 1)[0])
         with self._lock:
             self._files[path.name] = _Resource(path.read_bytes(), WHEEL_TYPE)
             names = self._projects.setdefault(project, [])
             if path.name not in names:
                 names.append(path.name)
+
+    def substitute(self, filename: str, body: bytes) -> None:
+        """Serve ``body`` for ``filename`` from now on, while its link keeps the original hash."""
+        with self._lock:
+            self._substitutes[filename] = _Resource(body, WHEEL_TYPE)
 
     def _project_page(self, project: str) -> _Resource | None:
         names = self._projects.get(project)
@@ -99,8 +116,13 @@ class LoopbackIndex:
         links = []
         for name in sorted(names):
             digest = hashlib.sha256(self._files[name].body).hexdigest()
-            href = f"../../files/{quote(name)}#sha256={digest}"
-            links.append(f'    <a href="{html.escape(href)}">{html.escape(name)}</a><br/>')
+            href = f"../../files/{quote(name)}" + (f"#sha256={digest}" if self.hashes else "")
+            attributes = f'href="{html.escape(href)}"'
+            if self.metadata_files and name.endswith(".whl"):
+                metadata = _wheel_metadata(self._files[name].body)
+                value = f"sha256={hashlib.sha256(metadata).hexdigest()}"
+                attributes += f' data-core-metadata="{value}" data-dist-info-metadata="{value}"'
+            links.append(f"    <a {attributes}>{html.escape(name)}</a><br/>")
         page = "\n".join(
             [
                 "<!DOCTYPE html>",
@@ -134,7 +156,13 @@ class LoopbackIndex:
                 return self._project_page(canonical_name(match.group(1)))
             match = re.fullmatch(r"/files/([^/]+)", path)
             if match:
-                return self._files.get(match.group(1))
+                name = match.group(1)
+                if name in self._substitutes:
+                    return self._substitutes[name]
+                if self.metadata_files and name.endswith(".whl.metadata"):
+                    wheel = self._files.get(name.removesuffix(".metadata"))
+                    return _Resource(_wheel_metadata(wheel.body), WHEEL_TYPE) if wheel else None
+                return self._files.get(name)
         return None
 
     # -- addresses -------------------------------------------------------------------------
@@ -185,9 +213,12 @@ class LoopbackIndex:
             self.errors.clear()
 
     def fresh(self) -> LoopbackIndex:
-        """This index as a new test should find it: log empty, answering (not ``down``)."""
+        """This index as a new test should find it: log empty, answering (not ``down`` or
+        ``files_down``), every file served as listed (no ``substitute``)."""
         self.reset_log()
-        self.down = False
+        self.down = self.files_down = False
+        with self._lock:
+            self._substitutes.clear()
         return self
 
     def count(self, prefix: str = "/", method: str = "GET", status: int | None = None) -> int:
@@ -260,6 +291,13 @@ class _QuietServer(ThreadingHTTPServer):
             self.owner.errors.append(f"{client_address}: {exc!r}")
 
 
+def _wheel_metadata(wheel: bytes) -> bytes:
+    """The ``METADATA`` file of a wheel: what an index serves as ``<wheel>.metadata`` (PEP 658)."""
+    with zipfile.ZipFile(io.BytesIO(wheel)) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        return archive.read(name)
+
+
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:
     """``bytes=a-`` or ``bytes=a-b`` to an inclusive (start, end), None if unusable."""
     match = re.fullmatch(r"bytes=(\d+)-(\d*)", header.strip())
@@ -305,7 +343,7 @@ def _handler_for(index: LoopbackIndex) -> type[BaseHTTPRequestHandler]:
 
         def _respond(self, path: str) -> tuple[int, dict[str, str], bytes]:
             headers = {"Date": formatdate(usegmt=True)}
-            if index.down:
+            if index.down or (index.files_down and path.startswith("/files/")):
                 return self._plain(HTTPStatus.SERVICE_UNAVAILABLE, headers)
             if not index.authorized(self.headers.get("Authorization")):
                 headers["WWW-Authenticate"] = 'Basic realm="loopback-index"'

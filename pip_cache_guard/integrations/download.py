@@ -1,0 +1,124 @@
+"""Integration with pip's downloader (``pip._internal.network.download``): which files came from
+the cache, and how to have pip's own downloader fetch one of them once more.
+
+pip says "Using cached" in one module function that sees both the response and the link; when
+``resp.from_cache`` is set, the guard notes the file's name (pip's own
+``_get_http_response_filename``) and the adapter that served it (``hook.note_cached_download``):
+a dict entry, no read of the file. That function returns the body's chunks lazily, so no frame of
+the guard is on the stack while pip talks to the index (pip prints a traceback for some network
+errors: it must not show the guard). Patch points, chosen by what the module has:
+
+- ``_prepare_download(resp, link, ...)`` (pip 21.3 - 25.1) or ``_log_download(resp, link, ...)``
+  (pip 25.2+, called again for each resumed range, never from the cache), on the direct path and
+  on the batch path (PEP 658 metadata first) alike;
+- ``Downloader.__init__`` (every pip 21.3 - 26.3, whatever its parameters): the instance pip made
+  is the one that fetches a file again, ``downloader(link, location)`` in every version.
+
+A module without these shapes is left alone, and ``STATE.patch_points`` says so.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from types import ModuleType
+from typing import Any, Callable
+
+from pip_cache_guard import hook
+from pip_cache_guard.hook import STATE, Refetch
+from pip_cache_guard.integrations import has_parameters, wrap_once
+
+_REPORTERS = ("_log_download", "_prepare_download")
+_NAMER = "_get_http_response_filename"
+# What says an archive cannot be read: zlib's errors and a file that ends early, and by class name
+# (so that gzip and tarfile need not be imported to recognise theirs) zipfile's, gzip's and
+# tarfile's errors and pip's InvalidWheel (a wheel whose zip or metadata it cannot read).
+_ARCHIVE_ERRORS = (zlib.error, EOFError)
+_ARCHIVE_ERROR_NAMES = frozenset({"BadZipFile", "BadGzipFile", "TarError", "InvalidWheel"})
+
+
+def apply(module: ModuleType) -> None:
+    """Patch one ``network.download`` module, if it has the shapes above."""
+    reporter = next(
+        (name for name in _REPORTERS if has_parameters(module, name, ["resp", "link"])), None
+    )
+    downloader = getattr(module, "Downloader", None)
+    if (
+        reporter is None
+        or not has_parameters(module, _NAMER, ["resp", "link"], exact=True)
+        or not has_parameters(downloader, "__call__", ["self", "link", "location"], exact=True)
+        or not has_parameters(downloader, "__init__", ["self"])
+    ):
+        STATE.patch_points[module.__name__] = "unsupported: unknown downloader"
+        return
+    wrap_once(module, reporter, _reporter_wrapper(getattr(module, _NAMER)))
+    wrap_once(downloader, "__init__", _remember_downloader)
+    STATE.patch_points[module.__name__] = f"{reporter}, Downloader.__init__"
+
+
+def _reporter_wrapper(file_name: Callable[[Any, Any], str]) -> Callable[..., Any]:
+    def note_response(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        resp = args[0] if args else kwargs.get("resp")
+        link = args[1] if len(args) > 1 else kwargs.get("link")
+        hook.note_download(resp, link, file_name)
+        return wrapped(*args, **kwargs)
+
+    return note_response
+
+
+def _remember_downloader(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    result = wrapped(*args, **kwargs)
+    hook.note_downloader(instance)
+    return result
+
+
+def call_healing_unreadable(
+    wrapped: Callable[..., Any], args: Any, kwargs: Any, path: str | None
+) -> Any:
+    """Call pip's ``wrapped``, which reads the archive at ``path``; if the archive cannot be read
+    and came from the cache, evict it, have pip's downloader fetch it again, and call once more.
+    """
+    try:
+        return wrapped(*args, **kwargs)
+    except Exception as exc:
+        problem = _unreadable(exc)
+        if problem is None or path is None:
+            raise
+        refetch = hook.evict_rejected(path, None, f"the cached file cannot be read ({problem})")
+        if refetch is None:
+            raise
+    fetch_again(refetch)
+    try:
+        result = wrapped(*args, **kwargs)
+    except Exception as exc:
+        hook.settle_refetch(refetch, "rejected" if _unreadable(exc) else "refetched")
+        raise
+    hook.settle_refetch(refetch, "refetched")
+    return result
+
+
+def _unreadable(exc: BaseException) -> str | None:
+    """What says an archive could not be read, in ``exc`` or what caused it; None if nothing."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        names = {cls.__name__ for cls in type(seen).__mro__}
+        if isinstance(seen, _ARCHIVE_ERRORS) or names & _ARCHIVE_ERROR_NAMES:
+            return f"{type(seen).__name__}: {seen}"[:200]
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def fetch_again(refetch: Refetch) -> None:
+    """Have pip's own downloader fetch an evicted file once more, to the same path.
+
+    pip's errors (an index that is down) pass unchanged; the event says the entry stays deleted.
+    """
+    try:
+        path = refetch.download_again()
+    except BaseException:
+        hook.settle_refetch(refetch, "failed")
+        raise
+    if os.path.abspath(path) != refetch.path:  # another file name (Content-Disposition)
+        os.replace(path, refetch.path)

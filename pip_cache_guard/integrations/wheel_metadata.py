@@ -1,0 +1,35 @@
+"""Integration with pip's wheel distributions (``pip._internal.distributions.wheel``): a cached
+wheel whose metadata cannot be read is evicted and fetched once more by pip's downloader.
+
+``WheelDistribution.get_metadata_distribution(self)`` (every pip 21.3 - 26.3) reads the METADATA
+of the downloaded wheel at ``self.req.local_file_path``, during resolution, for ``download``,
+``install`` and ``wheel`` alike. Without a hash to check, this is where a damaged central
+directory or METADATA member shows (bad CRC, broken zip, ``InvalidWheel``). A wheel that is not
+from the cache, or fails again after a fresh download, raises pip's own error.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any, Callable
+
+from pip_cache_guard.hook import STATE
+from pip_cache_guard.integrations import has_parameters, wrap_once
+from pip_cache_guard.integrations.download import call_healing_unreadable
+
+METHOD = "get_metadata_distribution"
+
+
+def apply(module: ModuleType) -> None:
+    """Wrap ``WheelDistribution.get_metadata_distribution``, if the module has that shape."""
+    distribution = getattr(module, "WheelDistribution", None)
+    if not has_parameters(distribution, METHOD, ["self"], exact=True):
+        STATE.patch_points[module.__name__] = "unsupported: unknown WheelDistribution"
+        return
+    wrap_once(distribution, METHOD, _read_metadata)
+    STATE.patch_points[module.__name__] = f"WheelDistribution.{METHOD}"
+
+
+def _read_metadata(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    path = getattr(getattr(instance, "req", None), "local_file_path", None)
+    return call_healing_unreadable(wrapped, args, kwargs, path)
