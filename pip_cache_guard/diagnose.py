@@ -22,6 +22,8 @@ be read) is damage; ``index-mismatch`` (it fails again after a fresh download) i
 
 from __future__ import annotations
 
+import calendar
+import email.utils
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,18 +42,24 @@ DAMAGE_KINDS: frozenset[str] = frozenset(
 CURRENT_FORMAT = b"4"
 
 # The document every CacheControl since 0.12 writes: {"response": {...}, "vary": {...}}. The fields
-# of "response" become keyword arguments of urllib3's HTTPResponse, so another key makes pip raise;
-# "strict" was written by older CacheControl (urllib3 1.x) and is discarded on load. Top-level keys
-# other than these two are ignored by the loader, and so here.
+# of "response" become keyword arguments of urllib3's HTTPResponse, so another key makes pip raise.
+# The loader pops "body" and pip needs "headers" and "status"; urllib3 has defaults for the others,
+# so a future CacheControl may stop writing them (0.13 stopped writing "strict", which older ones
+# wrote and newer ones discard): their absence is not damage. Present with a type no CacheControl
+# ever wrote, they are (a flipped type byte). Top-level keys other than these two are ignored by
+# the loader, and so here.
 _REQUIRED_RESPONSE_FIELDS: dict[str, type | tuple[type, ...]] = {
     "body": bytes,
     "headers": dict,
     "status": int,
+}
+_OPTIONAL_RESPONSE_FIELDS: dict[str, type | tuple[type, ...]] = {
     "version": int,
     "reason": str,
     "decode_content": bool,
+    "strict": object,
 }
-_OPTIONAL_RESPONSE_FIELDS = frozenset({"strict"})
+_PERMANENT_REDIRECTS = (301, 308)
 _VERSION = re.compile(rb"cc=([0-9]+)\Z")
 
 Unpack = Callable[[bytes], Any]
@@ -154,22 +162,70 @@ def _shape_problem(document: Any) -> str | None:
     response = document.get("response")
     if not isinstance(response, dict):
         return "no response mapping"
-    for field, expected_type in _REQUIRED_RESPONSE_FIELDS.items():
+    for field in _REQUIRED_RESPONSE_FIELDS:
         if field not in response:
             return f"response lacks {field!r}"
-        if not isinstance(response[field], expected_type):
-            return f"response {field!r} is a {type(response[field]).__name__}"
-    unexpected = set(response) - set(_REQUIRED_RESPONSE_FIELDS) - _OPTIONAL_RESPONSE_FIELDS
-    if unexpected:
-        return f"response has unexpected field {_first(unexpected)!r}"
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in response["headers"].items()):
+    for field, value in response.items():
+        expected_type = _REQUIRED_RESPONSE_FIELDS.get(field) or _OPTIONAL_RESPONSE_FIELDS.get(field)
+        if expected_type is None:
+            return f"response has unexpected field {field!r}"
+        if not isinstance(value, expected_type):
+            return f"response {field!r} is a {type(value).__name__}"
+    headers = response["headers"]
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
         return "response headers are not all text"
+    header_problem = _header_problem(response["status"], headers)
+    if header_problem is not None:
+        return header_problem
     vary = document.get("vary", {})
     if not isinstance(vary, dict):
         return f"vary is a {type(vary).__name__}"
     if not all(isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in vary.items()):
         return "vary headers are not all text"
     return None
+
+
+def _header_problem(status: int, headers: Mapping[str, str]) -> str | None:
+    """Name a stored header that makes CacheControl or urllib3 raise on every load.
+
+    CacheControl 0.12.11+ returns a cached permanent redirect before it reads ``Date``, so there an
+    unreadable Date is left alone (0.12.6, pip 21.3, stored such an entry under an ETag without
+    reading its Date). Newer CacheControl parses ``Date`` before storing, and urllib3 refuses
+    differing ``Content-Length`` values on the wire: no current writer stores these. Names are
+    looked up case-insensitively, the last spelling winning, as ``CaseInsensitiveDict`` does.
+    """
+    lowered = {name.lower(): value for name, value in headers.items()}
+    date = lowered.get("date")
+    if date is not None and not _is_http_date(date) and status not in _PERMANENT_REDIRECTS:
+        return "its Date header cannot be read as a date (pip's CacheControl fails on it)"
+    transfer_encoding = lowered.get("transfer-encoding", "")
+    if transfer_encoding == "chunked":  # the loader drops exactly this value
+        transfer_encoding = ""
+    chunked = "chunked" in (part.strip() for part in transfer_encoding.lower().split(","))
+    length = lowered.get("content-length")
+    if length is not None and not chunked and len(_lengths(length)) > 1:
+        return "its Content-Length header holds differing values (urllib3 refuses it)"
+    return None
+
+
+def _is_http_date(value: str) -> bool:
+    """What CacheControl's freshness check needs of ``Date``: ``parsedate_tz``, then ``timegm``."""
+    try:
+        parsed = email.utils.parsedate_tz(value)
+        if parsed is None:
+            return False
+        calendar.timegm(parsed[:6])
+    except Exception:  # the stdlib parser raises on some garbage; so would pip
+        return False
+    return True
+
+
+def _lengths(value: str) -> set[int]:
+    """The distinct numbers of a Content-Length, as urllib3 reads it; empty if one is no number."""
+    try:
+        return {int(part) for part in value.split(",")}
+    except ValueError:
+        return set()
 
 
 def _vary_problem(vary: Mapping[str, str | None], request_headers: Mapping[str, str]) -> str | None:
@@ -189,8 +245,12 @@ def body_size_problem(status: int, headers: Mapping[str, str], body_size: int) -
     nothing can be proven.
 
     Only a 200 response stores the body it announced: CacheControl caches a permanent redirect
-    (301/308) with an empty body whatever its Content-Length says.
+    (301/308) with an empty body whatever its Content-Length says. A status that has no body
+    (1xx, 204, 304; CacheControl never caches one) with a non-empty body file makes urllib3 2
+    refuse to read it.
     """
+    if (100 <= status < 200 or status in (204, 304)) and body_size > 0:
+        return f"body file holds {body_size} bytes, but status {status} has no body"
     if status != 200:
         return None
     declared = _content_length(headers)
@@ -211,10 +271,6 @@ def _content_length(headers: Mapping[str, str]) -> int | None:
         return None
     raw = lowered.get("content-length", "").strip()
     return int(raw) if raw.isdigit() else None
-
-
-def _first(names: set[Any]) -> Any:
-    return sorted(names, key=repr)[0]
 
 
 def _describe(exc: Exception) -> str:

@@ -1,17 +1,15 @@
 """The classifier against the real serializers: pip's vendored CacheControl and standalone 0.14.
 
 Every case is checked twice: what ``diagnose`` says, and what the real ``Serializer.loads`` does
-with the same bytes (return a response, return None, or raise). The property tests tie the two
-together: whatever the real loader accepts, the classifier must call ``ok``, so the guard can never
-delete an entry pip could have used.
+with the same bytes (return a response, return None, or raise; ``Flavour.outcome`` also runs the
+real controller on what was loaded). The property tests tie the two together: whatever pip can use,
+the classifier must call ``ok``, so the guard can never delete an entry pip could have used.
+``tests/test_fuzz.py`` adds generated damage.
 """
 
 from __future__ import annotations
 
-import importlib
-import io
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
 import msgpack
@@ -21,54 +19,9 @@ from hypothesis import strategies as st
 
 from pip_cache_guard.diagnose import diagnose, stored_body
 
+from support.loaders import Flavour, violation
+
 SERIALIZE_MODULES = ["pip._vendor.cachecontrol.serialize", "cachecontrol.serialize"]
-URL = "https://files.example/packages/demo-1.0-py3-none-any.whl"
-BODY = b"wheel bytes " * 100
-
-
-class Flavour:
-    """One CacheControl copy: its Serializer, msgpack, requests and urllib3."""
-
-    def __init__(self, serialize_name: str) -> None:
-        self.serialize: ModuleType = importlib.import_module(serialize_name)
-        root = serialize_name.rsplit(".cachecontrol.", 1)[0] if "._vendor" in serialize_name else ""
-        prefix = f"{root}." if root else ""
-        self.requests = importlib.import_module(f"{prefix}requests")
-        self.urllib3 = importlib.import_module(f"{prefix}urllib3")
-        self.msgpack = self.serialize.msgpack
-        self.separate_body = "body_file" in self.serialize.Serializer.loads.__code__.co_varnames
-
-    def unpack(self, payload: bytes) -> Any:
-        return self.msgpack.loads(payload, raw=False)
-
-    def request(self, headers: dict[str, str] | None = None) -> Any:
-        request = self.requests.Request("GET", URL, headers=headers or {})
-        return request.prepare()
-
-    def entry(self, response_headers: dict[str, str], request_headers: dict[str, str]) -> bytes:
-        """Metadata bytes written by the real serializer, as pip writes them."""
-        response = self.urllib3.HTTPResponse(
-            body=io.BytesIO(BODY),
-            headers=response_headers,
-            status=200,
-            preload_content=False,
-            decode_content=False,
-        )
-        body = b"" if self.separate_body else BODY
-        return bytes(
-            self.serialize.Serializer().dumps(self.request(request_headers), response, body)
-        )
-
-    def load(self, data: bytes, request_headers: dict[str, str] | None = None) -> str:
-        """What the real loader does: "response", "none" or "raises"."""
-        args: list[Any] = [self.request(request_headers), data]
-        if self.separate_body:
-            args.append(io.BytesIO(BODY))
-        try:
-            result = self.serialize.Serializer().loads(*args)
-        except Exception:
-            return "raises"
-        return "none" if result is None else "response"
 
 
 @pytest.fixture(params=SERIALIZE_MODULES, scope="module")
@@ -225,11 +178,12 @@ def test_whatever_the_real_loader_accepts_is_ok(
     entry = flavour.entry(response_headers, request_headers)
 
     for headers in (request_headers, other_request):
-        outcome = flavour.load(entry, headers)
+        outcome = flavour.outcome(entry, headers)
         verdict = diagnose(entry, flavour.unpack, headers)
-        assert outcome != "raises"
-        assert (outcome == "response") == (verdict.kind == "ok"), (outcome, verdict)
-        assert not verdict.is_damage
+        assert violation(verdict, outcome) is None, (outcome, verdict)
+        # Only an unreadable Date makes CacheControl choke on what it loaded.
+        assert (outcome in ("usable", "skipped")) == (verdict.kind == "ok"), (outcome, verdict)
+        assert not verdict.is_damage or "Date" in verdict.reason
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
