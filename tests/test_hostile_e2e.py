@@ -39,7 +39,6 @@ from support.wheels import DEFAULT_PACKAGES, BuiltWheel
 PIP = "26.3"
 PYTHON = "3.11"
 PROJECTS = list(DEFAULT_PACKAGES)
-CONCURRENT_PIPS = 4
 IMPORTS_WRAPT = "import pip._vendor.cachecontrol.controller, sys; print('wrapt' in sys.modules)"
 
 
@@ -292,19 +291,11 @@ def test_read_only_cache_reports_delete_failed_and_pip_still_succeeds(
 # -- several pips at once ----------------------------------------------------------------------
 
 
-@pytest.mark.e2e
-def test_concurrent_pips_share_a_damaged_cache_without_double_deletion(
-    venv: Venv,
-    cache_dir: Path,
-    index: LoopbackIndex,
-    guardtest_wheels: dict[str, BuiltWheel],
-    files: GuardFiles,
-    tmp_path: Path,
-) -> None:
-    fill(venv, cache_dir, index, files)
-    w = {
-        project: wheel_entry(cache_dir, index, wheel) for project, wheel in guardtest_wheels.items()
-    }
+def damage_for_concurrency(
+    cache_dir: Path, index: LoopbackIndex, wheels: dict[str, BuiltWheel]
+) -> dict[Path, tuple[str, str]]:
+    """Damage six entries of a filled cache, one of each kind: entry -> (URL, expected kind)."""
+    w = {project: wheel_entry(cache_dir, index, wheel) for project, wheel in wheels.items()}
     p = {project: page_entry(cache_dir, index, project) for project in PROJECTS}
     cache.garbage(w["guardtest-alpha"])
     cache.wrong_shape(w["guardtest-charlie"], "list")
@@ -312,60 +303,93 @@ def test_concurrent_pips_share_a_damaged_cache_without_double_deletion(
     cache.old_format(p["guardtest-bravo"])
     cache.zero_length(p["guardtest-delta"])
     cache.vary_mismatch(p["guardtest-echo"])
-    url = {
-        entry: cache.cache_key(index.file_url(guardtest_wheels[k].filename))
-        for k, entry in w.items()
+    wheel_url = {
+        project: cache.cache_key(index.file_url(wheels[project].filename)) for project in w
     }
-    url |= {entry: cache.cache_key(index.project_url(k)) for k, entry in p.items()}
-    expected_kind = {
-        url[w["guardtest-alpha"]]: "corrupt",
-        url[w["guardtest-charlie"]]: "corrupt",
-        url[w["guardtest-foxtrot"]]: "body-mismatch",
-        url[p["guardtest-bravo"]]: "stale-format",
-        url[p["guardtest-delta"]]: "corrupt",
-        url[p["guardtest-echo"]]: "vary-mismatch",
+    page_url = {project: cache.cache_key(index.project_url(project)) for project in p}
+    return {
+        w["guardtest-alpha"]: (wheel_url["guardtest-alpha"], "corrupt"),
+        w["guardtest-charlie"]: (wheel_url["guardtest-charlie"], "corrupt"),
+        w["guardtest-foxtrot"]: (wheel_url["guardtest-foxtrot"], "body-mismatch"),
+        p["guardtest-bravo"]: (page_url["guardtest-bravo"], "stale-format"),
+        p["guardtest-delta"]: (page_url["guardtest-delta"], "corrupt"),
+        p["guardtest-echo"]: (page_url["guardtest-echo"], "vary-mismatch"),
     }
-    good = [entry for entry in [*w.values(), *p.values()] if url[entry] not in expected_kind]
-    before = {path: data for entry in good for path, data in entry_files(entry).items()}
 
-    processes = []
-    for n in range(CONCURRENT_PIPS):
-        env = hermetic_env(files.env(report=str(n)))
-        command = pip_download_command(venv, cache_dir, index, tmp_path / f"dl-{n}", PROJECTS)
-        processes.append(
+
+def untouched_entries(cache_dir: Path, damaged: set[Path]) -> dict[Path, bytes]:
+    """Every file of every entry not in ``damaged``: these must not change."""
+    entries = [entry for entry in cache.list_entries(cache_dir) if entry not in damaged]
+    return {path: data for entry in entries for path, data in entry_files(entry).items()}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(("pips", "rounds"), [(8, 3)])
+def test_concurrent_pips_share_a_damaged_cache_without_double_deletion(
+    venv: Venv,
+    cache_dir: Path,
+    index: LoopbackIndex,
+    guardtest_wheels: dict[str, BuiltWheel],
+    files: GuardFiles,
+    tmp_path: Path,
+    pips: int,
+    rounds: int,
+) -> None:
+    """Each round damages the cache again and starts ``pips`` guarded pips on it at once."""
+    fill(venv, cache_dir, index, files)
+    for round_number in range(rounds):
+        damaged = damage_for_concurrency(cache_dir, index, guardtest_wheels)
+        expected_kind = dict(damaged.values())
+        before = untouched_entries(cache_dir, set(damaged))
+        history_before = len(files.history_lines())
+        assert len(before) >= 2 * 6, "the six untouched entries, metadata and body each"
+        names = [f"{round_number}-{n}" for n in range(pips)]
+        processes = [
             subprocess.Popen(
-                command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+                pip_download_command(venv, cache_dir, index, tmp_path / f"dl-{name}", PROJECTS),
+                env=hermetic_env(files.env(report=name)),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
-        )
-    outputs = [process.communicate(timeout=180) for process in processes]
+            for name in names
+        ]
+        outputs = [process.communicate(timeout=300) for process in processes]
 
-    for process, (stdout, stderr) in zip(processes, outputs):
-        assert process.returncode == 0, stderr
-        assert "Traceback" not in stderr, stderr
-        assert PREFIX not in stdout, stdout
-    events = [
-        e for n in range(CONCURRENT_PIPS) for e in read_report(files.report(str(n)))["events"]
-    ]
-    assert {e["url"] for e in events} == set(expected_kind), events
-    for event in events:
-        assert event["kind"] == expected_kind[event["url"]], event
-    assert {path: path.read_bytes() for path in before} == before
+        for process, (stdout, stderr) in zip(processes, outputs):
+            assert process.returncode == 0, stderr
+            assert "Traceback" not in stderr, stderr
+            assert PREFIX not in stdout, stdout
+        reports = [read_report(files.report(name))["events"] for name in names]
+        events = [event for report in reports for event in report]
+        assert {e["url"] for e in events} == set(expected_kind), events
+        for event in events:
+            assert event["kind"] == expected_kind[event["url"]], event
+        assert {path: path.read_bytes() for path in before} == before, round_number
+        deletions = Counter(e["url"] for e in events if e["action"] == "deleted")
+        # The first pip to claim a damaged entry deletes it; every other one finds it gone or
+        # already replaced by a good entry (whatever that action is called), and keeps its hands
+        # off: deletion claims each file by renaming it first, then checks it again.
+        assert deletions == Counter(u for u, k in expected_kind.items() if k != "vary-mismatch")
+        assert not [e for e in events if e["kind"] == "vary-mismatch" and e["action"] != "kept"]
+        assert not [e for e in events if e["action"] == "delete-failed"], events
+        # What another pip deleted occupies nothing of ours (a fresh entry there is not counted).
+        assert all(e["bytes"] == 0 for e in events if e["action"] == "already-deleted"), events
+        # Each damaged entry is one damage however many pips met it: the same fingerprint for all.
+        history = files.history_lines()[history_before:]
+        marks = {(e["url"], e["fingerprint"]) for line in history for e in line["events"]}
+        assert len(marks) == len(expected_kind), history
     assert len(files.history_lines()) == sum(
-        1 for n in range(CONCURRENT_PIPS) if read_report(files.report(str(n)))["events"]
+        1
+        for r in range(rounds)
+        for n in range(pips)
+        if read_report(files.report(f"{r}-{n}"))["events"]
     )
-    deletions = Counter(e["url"] for e in events if e["action"] == "deleted")
-    for damaged_url, kind in expected_kind.items():
-        if kind != "vary-mismatch":  # the first pip to look deletes it...
-            assert deletions[damaged_url] >= 1, (damaged_url, events)
-    assert not [e for e in events if e["kind"] == "vary-mismatch" and e["action"] != "kept"]
-    # What another pip deleted occupies nothing of ours (a fresh entry there is not counted).
-    assert all(e["bytes"] == 0 for e in events if e["action"] == "already-deleted"), events
-    twice = {u: [e for e in events if e["url"] == u] for u, n in deletions.items() if n > 1}
-    assert not twice, "...and no other one may (deletion claims each file by renaming it first)"
-    # Each damaged entry is one damage however many pips met it: the same fingerprint for all.
-    history = files.history_lines()
-    marks = {(e["url"], e["fingerprint"]) for line in history for e in line["events"]}
-    assert len(marks) == len(expected_kind), history
+    verified = run_python(
+        venv, ["-m", "pip_cache_guard", "verify", "--cache-dir", str(cache_dir), "--json"]
+    )
+    assert verified.returncode == 0, describe(verified)
+    assert json.loads(verified.stdout)["problems"] == [], verified.stdout
     index.reset_log()
     again = pip_download(venv, cache_dir, index, PROJECTS, files.env())
     assert_clean_exit(again)
