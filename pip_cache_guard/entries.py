@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import secrets
 import stat
 from dataclasses import dataclass
@@ -22,10 +23,14 @@ BODY_SUFFIX = ".body"
 # after). Metadata without its body that is younger than this may belong to a writer between its
 # two writes right now; older, the second write is not coming (a crash, a killed process).
 WRITE_GRACE_SECONDS = 120
+# A file being deleted is first renamed to <name>.<pid>-<random hex><CLAIM_SUFFIX> beside itself.
+CLAIM_SUFFIX = ".pcg-claim.tmp"
+_CLAIM_NAME = re.compile(r"(.+)\.([0-9]+)-[0-9a-f]+" + re.escape(CLAIM_SUFFIX) + r"\Z")
 
 # ``already-deleted``: another process deleted the damaged file, or replaced it with a fresh one,
 # before this one could; nothing damaged is left in place.
-Action = Literal["deleted", "kept", "delete-failed", "already-deleted"]
+# ``restored``: ``verify --fix`` put back a good file a killed process had claimed.
+Action = Literal["deleted", "kept", "delete-failed", "already-deleted", "restored"]
 ALREADY_GONE = "already gone"
 
 
@@ -197,7 +202,7 @@ def delete_file(cache_dir: str, path: str) -> Deletion:
 def _claim(path: str) -> str | Deletion:
     """Rename ``path`` to a private name beside it (``*.tmp``, so that a crash right after
     leaves a leftover ``verify`` recognises); a Deletion says why it could not be taken."""
-    claimed = f"{path}.{os.getpid()}-{secrets.token_hex(4)}.pcg-claim.tmp"
+    claimed = f"{path}.{os.getpid()}-{secrets.token_hex(4)}{CLAIM_SUFFIX}"
     try:
         os.rename(path, claimed)
     except FileNotFoundError:
@@ -229,6 +234,56 @@ def _give_back(claimed: str, path: str) -> str | None:
     with contextlib.suppress(OSError):  # at worst a second name of the same file stays behind
         os.unlink(claimed)
     return None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A file some process renamed to delete it: where it came from and who took it."""
+
+    path: str
+    original: str
+    pid: int
+
+
+def parse_claim(path: str) -> Claim | None:
+    """The claim ``path`` names, or None when it is not a claim's name."""
+    match = _CLAIM_NAME.match(path)
+    return None if match is None else Claim(path, match.group(1), int(match.group(2)))
+
+
+def claimant_alive(claim: Claim) -> bool:
+    """Whether the process that took ``claim`` may still be at work on it.
+
+    Only POSIX can ask (signal 0); elsewhere a claim is taken as abandoned: claims live for
+    microseconds, and what ``verify`` then does with one is what its owner would have done.
+    """
+    if os.name != "posix":
+        return False
+    try:
+        os.kill(claim.pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    return True
+
+
+def settle_claim(cache_dir: str, claim: Claim, still_good: bool) -> Deletion:
+    """Finish what a process that died while deleting left behind: put a file that is
+    ``still_good`` back where it was (unless something newer is there), delete anything else."""
+    problem = containment_problem(cache_dir, claim.path)
+    if problem is not None:
+        return Deletion("kept", reason=f"file {problem}")
+    if still_good:
+        size = _size(claim.path) or 0
+        newer = os.path.lexists(claim.original)
+        stays = _give_back(claim.path, claim.original)
+        if stays is not None:
+            return Deletion("kept", reason=stays)
+        if newer:
+            return Deletion("deleted", size, reason="a newer file is in its place")
+        return Deletion("restored")
+    return _take(claim.path, lambda claimed: True)
 
 
 def _remove_claimed(claimed: str) -> int:

@@ -116,7 +116,7 @@ class Scan:
 
     @property
     def remaining(self) -> list[Finding]:
-        done = ("deleted", "already-deleted")  # by us, or by another process meanwhile
+        done = ("deleted", "already-deleted", "restored")  # by us, or by another process meanwhile
         return [finding for finding in self.problems if finding.action not in done]
 
     @property
@@ -291,11 +291,22 @@ def _scan_files(
     # Entries of this directory must be named <h0><h1><h2><h3><h4>...: one check per directory.
     prefix = _layout_prefix(directory, depth)
     regular = {child.name: child for child in files if child.is_file(follow_symlinks=False)}
-    names = {child.name for child in files}
+    suffixed = [c for name, c in regular.items() if name.endswith(entries.CLAIM_SUFFIX)]
+    parsed = [(child, entries.parse_claim(child.path)) for child in suffixed]
+    claims = [(child, claim) for child, claim in parsed if claim is not None]
+    held: set[str] = set()  # names whose file a claim still holds: their other half is no orphan
+    if claims:
+        restored, held = _settle_claims(scan, rules, claims, regular)
+        if restored:  # files came back: judge them with their entries
+            files = _listing(directory, scan)[0]
+            regular = {child.name: child for child in files if child.is_file(follow_symlinks=False)}
+    names = {child.name for child in files} | held
     for child in files:
         if child.name not in regular:  # links, FIFOs, sockets: never opened, never followed
             _unrecognised(scan, child, "not a regular file")
     for name, child in regular.items():
+        if name.endswith(entries.CLAIM_SUFFIX) and entries.parse_claim(name) is not None:
+            continue  # settled above
         if name.endswith(".tmp") or (prefix is not None and _MKSTEMP_NAME.match(name)):
             _check_tmp(scan, rules, child)
         elif (
@@ -309,7 +320,8 @@ def _scan_files(
         elif name.endswith(entries.BODY_SUFFIX):
             size = _size(child)  # DirEntry caches it: the entry's own check reuses it
             scan.bytes_total += size
-            if rules.separate_bodies and name[: -len(entries.BODY_SUFFIX)] not in regular:
+            metadata_name = name[: -len(entries.BODY_SUFFIX)]
+            if rules.separate_bodies and metadata_name not in regular and metadata_name not in held:
                 _problem(scan, rules, child.path, ORPHAN, "body without metadata", size)
         else:
             body_name = name + entries.BODY_SUFFIX
@@ -441,6 +453,68 @@ def _check_entry(
         _problem(scan, rules, path, ORPHAN, "metadata without body", len(data))
     else:  # (metadata written moments ago may be waiting for its body: a writer at work)
         scan.ok_entries += 1
+
+
+def _settle_claims(
+    scan: Scan,
+    rules: _Rules,
+    claims: list[tuple[os.DirEntry[str], entries.Claim]],
+    regular: dict[str, os.DirEntry[str]],
+) -> tuple[bool, set[str]]:
+    """Files a deleting process took and then died holding (SIGKILL between rename and unlink).
+
+    One whose owner may still be at work is left alone. A file that is still part of a valid
+    entry goes back where it was (a deleting pip also takes good files, to re-check them, and
+    gives them back); anything else is deleted. Returns whether a file went back, and the
+    original names of the files claims still hold.
+    """
+    restored = False
+    held: set[str] = set()
+    for child, claim in claims:
+        size = _size(child)
+        if entries.claimant_alive(claim):
+            scan.bytes_total += size
+            held.add(os.path.basename(claim.original))
+            continue
+        good = _claimed_file_is_good(rules, claim, size, regular)
+        what = "a file of a valid entry" if good else "a damaged or replaced file"
+        reason = f"left by a process (pid {claim.pid}) that died while deleting; holds {what}"
+        finding = Finding(child.path, LEFTOVER_TMP, reason, size)
+        if rules.fix:
+            outcome = entries.settle_claim(rules.root, claim, good)
+            finding.action = outcome.action
+            restored = restored or outcome.action == "restored"
+        if finding.action != "restored":  # else counted again where it now is
+            scan.bytes_total += size
+        if finding.action not in ("restored", "deleted"):
+            held.add(os.path.basename(claim.original))
+        scan.problems.append(finding)
+    return restored, held
+
+
+def _claimed_file_is_good(
+    rules: _Rules, claim: entries.Claim, size: int, regular: dict[str, os.DirEntry[str]]
+) -> bool:
+    """Whether a claimed file, put back, makes (with what is beside it) an entry pip can use."""
+    name = os.path.basename(claim.original)
+    if name in regular:
+        return False  # a newer file took its place
+    if name.endswith(entries.BODY_SUFFIX):
+        metadata = regular.get(name[: -len(entries.BODY_SUFFIX)])
+        return metadata is not None and _is_valid(metadata.path, size)
+    body = regular.get(name + entries.BODY_SUFFIX) if rules.separate_bodies else None
+    if rules.separate_bodies and body is None:
+        return False
+    return _is_valid(claim.path, _size(body) if body is not None else None)
+
+
+def _is_valid(metadata_path: str, body_size: int | None) -> bool:
+    try:
+        with open(metadata_path, "rb") as stream:
+            data = stream.read()
+    except OSError:
+        return False
+    return not diagnose(data, _unpack, body_size=body_size).is_damage
 
 
 def _check_tmp(scan: Scan, rules: _Rules, child: os.DirEntry[str]) -> None:

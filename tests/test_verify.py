@@ -707,3 +707,89 @@ def test_a_body_inside_cachecontrol_directory_with_lock_files(tmp_path: Path) ->
     assert scan.unrecognised == [] and scan.ok_entries == 2
     left = sorted(p.name for p in directory.rglob("*") if p.is_file())
     assert left == sorted([paths[1].name, paths[2].name] + [p.name + ".lock" for p in paths])
+
+
+# -- claims left by a process that died while deleting ------------------------------------------
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                           capture_output=True, text=True)  # fmt: skip
+    return int(child.stdout)
+
+
+def claim(path: Path, pid: int) -> Path:
+    """Do what ``entries._claim`` does, as a process ``pid`` that then died."""
+    claimed = path.with_name(f"{path.name}.{pid}-0badc0de{entries.CLAIM_SUFFIX}")
+    path.rename(claimed)
+    return claimed
+
+
+@pytest.mark.parametrize("which", ["metadata", "body"])
+def test_a_good_file_claimed_by_a_dead_process_goes_back(built: Cache, which: str) -> None:
+    """Killed between taking a good file (to re-check it) and giving it back: nothing lost."""
+    entry = built.add("victim.whl")
+    before = files_under(built.root)
+    taken = Path(entries.body_path(str(entry))) if which == "body" else entry
+    claimed = claim(taken, dead_pid())
+
+    found = built.scan()
+    assert kinds(found) == {str(claimed): "leftover-tmp"}
+    assert "valid entry" in found.problems[0].reason
+    assert found.remaining
+
+    fixed = built.scan(fix=True)
+    assert [f.action for f in fixed.problems] == ["restored"]
+    assert fixed.remaining == [] and fixed.ok_entries == 9
+    assert files_under(built.root) == before
+    assert built.scan().problems == []
+
+
+@pytest.mark.parametrize("which", ["metadata", "body"])
+def test_a_damaged_file_claimed_by_a_dead_process_is_deleted(built: Cache, which: str) -> None:
+    """Killed between taking a damaged entry's file and deleting it: --fix finishes the job."""
+    entry = built.add("victim.whl")
+    entry.write_bytes(b"cc=4,\xc1 garbage")
+    before = files_under(built.root)
+    taken = Path(entries.body_path(str(entry))) if which == "body" else entry
+    claimed = claim(taken, dead_pid())
+
+    fixed = built.scan(fix=True)
+
+    assert fixed.remaining == []
+    assert str(claimed) in {f.path for f in fixed.problems if f.action == "deleted"}
+    after = files_under(built.root)
+    assert {path for path in before if path not in after} == {
+        str(entry),
+        entries.body_path(str(entry)),
+    }
+    assert all(after[path] == before[path] for path in after)
+
+
+def test_a_claim_replaced_by_a_newer_file_is_deleted_and_the_newer_one_kept(
+    built: Cache,
+) -> None:
+    entry = built.add("victim.whl")
+    claimed = claim(entry, dead_pid())
+    newer = genuine_metadata(BASE + "victim.whl", body_of(2000, len("victim.whl")), headers={
+        "ETag": '"newer"'})  # fmt: skip
+    entry.write_bytes(newer)
+
+    fixed = built.scan(fix=True)
+
+    assert [(f.path, f.action) for f in fixed.problems] == [(str(claimed), "deleted")]
+    assert entry.read_bytes() == newer and not claimed.exists()
+
+
+def test_a_claim_of_a_living_process_is_left_alone(built: Cache) -> None:
+    entry = built.add("victim.whl")
+    before = files_under(built.root)
+    claimed = claim(entry, os.getppid())
+
+    scan = built.scan(fix=True)
+
+    assert str(claimed) not in kinds(scan)
+    assert files_under(built.root) == {
+        (str(claimed) if path == str(entry) else path): data for path, data in before.items()
+    }
