@@ -36,6 +36,9 @@ RECURRENCE_WINDOW = 7 * 24 * 3600  # a week
 RECURRENCE_THRESHOLD = 3  # incidents that brought new damage to one cache within the window
 LAST_TIMESTAMP = 32_503_680_000  # 3000-01-01 UTC: every platform's gmtime shows up to here
 _EVENT_TEXT_FIELDS = ("url", "cache_file", "kind", "reason", "action")
+# The history (and its lock) is never written through a symbolic link: a link there was not made
+# by the guard, and O_CREAT through a dangling one would create a file wherever it points.
+_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 @dataclass(frozen=True)
@@ -77,15 +80,25 @@ def append(
     line = (json.dumps(asdict(incident), separators=(",", ":")) + "\n").encode("utf-8")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with _locked(path):
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | _NO_FOLLOW, 0o600)
         try:
-            os.write(fd, line)
+            os.write(fd, _after_last_line(fd) + line)
             size = os.fstat(fd).st_size
         finally:
             os.close(fd)
         if size > MAX_BYTES:
             _drop_oldest_half(path)
     return incident
+
+
+def _after_last_line(fd: int) -> bytes:
+    """A newline if the file's last line is unterminated (a write cut short by a full disk, or
+    garbage), so that this incident starts a line of its own."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return b""
+    os.lseek(fd, size - 1, os.SEEK_SET)
+    return b"" if os.read(fd, 1) == b"\n" else b"\n"
 
 
 def read(path: str | None = None) -> list[Incident]:
@@ -182,7 +195,7 @@ def _locked(path: str) -> Iterator[None]:
     if sys.platform == "win32":
         yield
         return
-    fd = os.open(f"{path}.lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    fd = os.open(f"{path}.lock", os.O_WRONLY | os.O_CREAT | _NO_FOLLOW, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -58,6 +58,39 @@ def test_a_damaged_line_is_skipped_not_fatal(tmp_path: Path) -> None:
     assert len(history.read(str(path))) == 2
 
 
+def test_lines_of_the_wrong_shape_are_skipped_and_counting_survives(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    wrong = [[1, 2], "text", 7, {"time": 1, "cache_dir": "/cache", "events": ["a", 3, None]},
+             {"time": 2, "cache_dir": "/cache", "events": 5}]  # fmt: skip
+    path.write_bytes(
+        b"".join(json.dumps(line).encode() + b"\n" for line in wrong) + os.urandom(300)
+    )
+    history.append("/cache", "26.3", [_event()], str(path))
+
+    incidents = history.read(str(path))
+
+    assert history.recent_damage("/cache", now=incidents[0].time, path=str(path)) == 1
+    assert incidents[0].cache_dir == "/cache" and incidents[0].damaged == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "O_NOFOLLOW"), reason="no O_NOFOLLOW here")
+@pytest.mark.parametrize("dangling", [False, True])
+def test_a_history_that_is_a_link_is_never_written_through(tmp_path: Path, dangling: bool) -> None:
+    target = tmp_path / "elsewhere" / "precious.txt"
+    target.parent.mkdir()
+    if not dangling:
+        target.write_bytes(b"not the guard's")
+    path = tmp_path / "state" / "history.jsonl"
+    path.parent.mkdir()
+    path.symlink_to(target)
+
+    with pytest.raises(OSError):
+        history.append("/cache", "26.3", [_event()], str(path))
+
+    assert (target.read_bytes() == b"not the guard's") if not dangling else not target.exists()
+    assert path.is_symlink()
+
+
 def test_recurrence_counts_damage_in_this_cache_within_the_window(tmp_path: Path) -> None:
     path = str(tmp_path / "history.jsonl")
     for _ in range(2):
