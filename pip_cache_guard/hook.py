@@ -11,6 +11,7 @@ pip goes on exactly as it would without the guard).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib
@@ -196,7 +197,6 @@ def settle_hit(lookup: Lookup, response: Any) -> bool:
     if problem is None:
         return False
     _record(lookup, Verdict("body-mismatch", problem), body)
-    lookup.body_file.close()
     return True
 
 
@@ -218,6 +218,9 @@ def _record(lookup: Lookup, verdict: Verdict, body: os.stat_result | None) -> No
     if in_progress is not None:
         reason = f"{reason}; written {in_progress:.0f} s ago, so possibly by a writer still at work"
     elif verdict.is_damage:
+        # This load becomes a miss, so pip never reads the body it opened: close it before the
+        # claim, because Windows cannot rename an open file.
+        _close(lookup.body_file)
         body_inode = body.st_ino if body is not None else None
         outcome = entries.delete_entry(cache_dir, metadata_path, lookup.data, body_inode)
         action, size = outcome.action, outcome.bytes_freed
@@ -411,6 +414,12 @@ def _metadata_path(cache: Any, key: str) -> str | None:
         if callable(locate):
             return str(locate(key))
     return None
+
+
+def _close(body_file: Any) -> None:
+    if body_file is not None:
+        with contextlib.suppress(Exception):  # not a file after all: nothing of ours to release
+            body_file.close()
 
 
 def _body_status(body_file: Any) -> os.stat_result | None:

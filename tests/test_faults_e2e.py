@@ -11,6 +11,7 @@ claim rename), and ``verify --fix`` cleans up after it.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -353,3 +354,64 @@ def test_a_pip_killed_while_deleting_leaves_a_claim_verify_fix_cleans(
     again = run_download(venv, setup, index, tmp_path / "dl", guard=True)
     assert again.returncode == 0 and PREFIX not in again.stderr, describe(again)
     assert index.count("/files/") == 1, index.counts()  # only the damaged wheel, afresh
+
+
+# -- portability: nothing pip holds open is renamed -------------------------------------------
+
+# Run inside the guarded venv: pip's own SafeFileCache and vendored CacheControl, one damaged
+# entry, and every rename the guard makes checked against the files this process holds open
+# (/proc/self/fd). Windows refuses to rename an open file; Linux does not, so it is asked here.
+OPEN_WHILE_RENAMED = """
+import email.utils, io, json, os, sys, tempfile, time
+from pip._internal.network.cache import SafeFileCache
+from pip._vendor import requests, urllib3
+from pip._vendor.cachecontrol.controller import CacheController
+from pip._vendor.cachecontrol.serialize import Serializer
+
+damage = sys.argv[1]
+url = "https://files.example/demo-1.0-py3-none-any.whl"
+body = b"wheel bytes " * 100
+cache = SafeFileCache(tempfile.mkdtemp())
+request = requests.Request("GET", url).prepare()
+headers = {"Date": email.utils.formatdate(time.time(), usegmt=True), "ETag": '"x"',
+           "Content-Length": str(len(body)), "Cache-Control": "max-age=100000"}
+response = urllib3.HTTPResponse(body=io.BytesIO(body), headers=headers, status=200,
+                                preload_content=False, decode_content=False)
+cache.set(url, b"cc=4,\\xc1 garbage" if damage == "corrupt" else
+          Serializer().dumps(request, response, b""))
+cache.set_body(url, body[:-7] if damage == "body-mismatch" else body)
+
+def open_paths():
+    paths = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            paths.add(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            pass
+    return paths
+
+renamed_while_open = []
+_rename = os.rename
+def rename(source, destination, *args, **kwargs):
+    if os.path.realpath(source) in open_paths():
+        renamed_while_open.append(source)
+    return _rename(source, destination, *args, **kwargs)
+os.rename = rename
+
+result = CacheController(cache).cached_request(request)
+path = cache._get_cache_path(url)
+print(json.dumps({"result": bool(result), "renamed_while_open": renamed_while_open,
+                  "left": [os.path.exists(path), os.path.exists(path + ".body")]}))
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc to see open files")
+@pytest.mark.parametrize("damage", ["corrupt", "body-mismatch"])
+def test_the_guard_never_renames_a_file_pip_holds_open(venv: Venv, damage: str) -> None:
+    """pip opened the entry's body before the guard decides; it is closed before the claim."""
+    result = run_python(venv, ["-c", OPEN_WHILE_RENAMED, damage])
+
+    assert result.returncode == 0, describe(result)
+    outcome = json.loads(result.stdout)
+    assert outcome == {"result": False, "renamed_while_open": [], "left": [False, False]}
