@@ -2,7 +2,8 @@
 
 This module is the cheap half of the startup hook: ``pip_cache_guard.pth`` imports it in EVERY
 Python process of the environment, so it holds only the kill switch, a meta-path finder that answers
-``None`` at once for every module it does not watch, and ``install()``. It imports
+``None`` at once for every module it does not watch, and ``install()``, which importing it runs (so
+the ``.pth`` line stays short: site.py compiles it twice per start in a venv). It imports
 nothing but ``os`` and ``sys`` (site.py has loaded both already); even ``from __future__`` would
 be a real import, so annotations are strings. The rest (``_import_hook``, then wrapt and
 the integrations) is imported only when pip imports a watched module. Measured cost:
@@ -77,3 +78,6 @@ def install() -> None:
             _import_hook.patch_loaded()
     except Exception:
         pass
+
+
+install()
