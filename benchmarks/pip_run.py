@@ -1,11 +1,13 @@
-"""What the guard costs inside pip: a warm-cache `pip download` with the guard on and off.
+"""What the guard costs inside pip: the session import and a warm-cache `pip download`.
 
     python benchmarks/pip_run.py [--rounds 15] [--pip 26.3]
 
 Builds the guard wheel, makes one venv with that pip and the guard, serves six small wheels from
 the tests' loopback index (PyPI-like cache headers), fills a cache once, then times the same
 `pip download` side by side, interleaved in random order, with `PIP_CACHE_GUARD=0` (kill switch:
-nothing patched, wrapt not imported) and without it. Prints medians and the ratio. Not a test:
+nothing patched, wrapt not imported) and without it; then the same for
+`import pip._internal.network.session` alone (what every networked pip command does, where the
+guard patches pip and imports wrapt). Prints medians and the ratios. Not a test:
 it judges nothing and always exits 0 when it could measure.
 """
 
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,22 +71,40 @@ def measure(args: argparse.Namespace, tmp: Path) -> int:
             "--trusted-host", "127.0.0.1", "-d", str(tmp / "dl"), *packages,
         ]  # fmt: skip
         subprocess.run(command, env=env, check=True)  # fill the cache
-        times: dict[str, list[float]] = {"guard on": [], "guard off": []}
-        for _ in range(args.rounds):
-            for setting in random.sample(list(times), 2):
-                run_env = dict(env, PIP_CACHE_GUARD="0") if setting == "guard off" else env
-                shutil.rmtree(tmp / "dl", ignore_errors=True)
-                started = time.perf_counter()
-                subprocess.run(command, env=run_env, check=True)
-                times[setting].append(time.perf_counter() - started)
-    on, off = (statistics.median(times[key]) for key in ("guard on", "guard off"))
-    print(
-        f"warm-cache `pip download` of {len(packages)} wheels, pip {args.pip}, {args.rounds} rounds"
-    )
-    print(f"  guard off  {off * 1e3:7.1f} ms (median)")
-    print(f"  guard on   {on * 1e3:7.1f} ms (median)")
-    print(f"  ratio on/off {on / off:.3f}  (+{(on - off) * 1e3:.1f} ms per pip run)")
+        download = interleaved(command, env, args.rounds, before=lambda: shutil.rmtree(
+            tmp / "dl", ignore_errors=True))  # fmt: skip
+    session = interleaved([str(python), "-c", SESSION_IMPORT], env, args.rounds * 4)
+    print(f"pip {args.pip}, medians of interleaved runs, guard off (PIP_CACHE_GUARD=0) / on:")
+    show(f"`{SESSION_IMPORT}` ({args.rounds * 4} rounds)", session)
+    show(f"warm-cache `pip download` of {len(packages)} wheels ({args.rounds} rounds)", download)
     return 0
+
+
+SESSION_IMPORT = "import pip._internal.network.session"
+
+
+def interleaved(
+    command: list[str], env: dict[str, str], rounds: int, before: Callable[[], object] = list
+) -> dict[str, list[float]]:
+    """Wall times of ``command`` with the guard on and off, alternating in random order."""
+    times: dict[str, list[float]] = {"guard on": [], "guard off": []}
+    for _ in range(rounds):
+        for setting in random.sample(list(times), 2):
+            run_env = dict(env, PIP_CACHE_GUARD="0") if setting == "guard off" else env
+            before()
+            started = time.perf_counter()
+            subprocess.run(command, env=run_env, check=True)
+            times[setting].append(time.perf_counter() - started)
+    return times
+
+
+def show(what: str, times: dict[str, list[float]]) -> None:
+    on, off = (statistics.median(times[key]) for key in ("guard on", "guard off"))
+    print(f"  {what}")
+    print(
+        f"    off {off * 1e3:7.1f} ms   on {on * 1e3:7.1f} ms   ratio on/off {on / off:.3f}"
+        f"  (+{(on - off) * 1e3:.1f} ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ def append(
 ) -> Incident:
     """Record one incident and return it."""
     path = path or history_path()
-    incident = Incident(time.time(), cache_dir, pip_version, [asdict(event) for event in events])
+    incident = Incident(time.time(), cache_dir, pip_version, [event._asdict() for event in events])
     line = (json.dumps(asdict(incident), separators=(",", ":")) + "\n").encode("utf-8")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with _locked(path):

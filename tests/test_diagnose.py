@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from pip_cache_guard.diagnose import diagnose, stored_body
 
-from support.loaders import Flavour, violation
+from support.loaders import BODY, Flavour, violation
 
 SERIALIZE_MODULES = ["pip._vendor.cachecontrol.serialize", "cachecontrol.serialize"]
 

@@ -397,6 +397,72 @@ def test_concurrent_pips_share_a_damaged_cache_without_double_deletion(
     assert index.count("/files/") == 0, index.counts()
 
 
+# -- wrapt without asyncio ---------------------------------------------------------------------
+
+# Threads import and use asyncio after the guard imported wrapt (inside pip's session import),
+# or ("race") all along while it does; wrapt's own async helpers run too. Everybody must get the
+# one real asyncio, and nothing may fail.
+ASYNCIO_LATER = """
+import sys, threading
+errors, results, done = [], [], threading.Event()
+
+def busy():
+    try:
+        while not done.is_set():
+            import asyncio
+            results.append(asyncio.run(asyncio.sleep(0, result=-1)))
+    except BaseException as exc:
+        errors.append(repr(exc))
+
+racing = [threading.Thread(target=busy) for _ in range(3) if sys.argv[1] == "race"]
+for thread in racing:
+    thread.start()
+import pip._internal.network.session  # the guard patches pip here, importing wrapt
+print("asyncio" in sys.modules, "wrapt" in sys.modules)
+import wrapt.synchronization
+
+def later(n):
+    try:
+        import asyncio
+
+        @wrapt.synchronized
+        async def locked(x):
+            await asyncio.sleep(0)
+            return x
+
+        results.append(asyncio.run(locked(n)))
+    except BaseException as exc:
+        errors.append(repr(exc))
+
+threads = [threading.Thread(target=later, args=(n,)) for n in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+done.set()
+for thread in racing:
+    thread.join()
+import asyncio
+same = wrapt.synchronization.asyncio.Lock is asyncio.Lock and asyncio is sys.modules["asyncio"]
+print(errors, type(asyncio).__name__, same, sorted(set(results) - {-1}) == list(range(8)))
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("threads", ["after", "race"])
+def test_wrapt_comes_without_asyncio_and_a_later_asyncio_is_the_real_one(
+    venv: Venv, threads: str
+) -> None:
+    """wrapt 2.x imports asyncio (~30 modules) only for helpers the guard never calls."""
+    result = run_python(venv, ["-c", ASYNCIO_LATER, threads])
+
+    assert result.returncode == 0, describe(result)
+    first, second = result.stdout.splitlines()
+    if threads == "after":
+        assert first == "False True"  # the guard imported wrapt, and no asyncio came with it
+    assert second == "[] module True True"
+
+
 # -- the kill switch ---------------------------------------------------------------------------
 
 

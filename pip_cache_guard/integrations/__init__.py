@@ -8,10 +8,49 @@ decisions (what is damage, what to delete, what to record) stay in ``hook``, ``d
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import sys
+import threading
+import types
 from typing import Any, Callable
 
-import wrapt
+
+class _AsyncioOnFirstUse(types.ModuleType):
+    """What wrapt 2.x's ``import asyncio`` gets while the guard imports wrapt.
+
+    wrapt imports asyncio (about 30 modules, ~8 ms) at import time but uses it only inside its
+    async helpers, which the guard never calls. This stand-in is in ``sys.modules`` only for the
+    duration of ``import wrapt`` (below); afterwards only wrapt holds it, and every
+    attribute wrapt reads through it comes from the real asyncio, imported on first use by the
+    ordinary import system (its own locks make that safe from any thread). Everyone else who
+    imports asyncio gets the real module, as without the guard.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        _withdraw(self)  # read during wrapt's own import: make way for the real one
+        return getattr(importlib.import_module("asyncio"), name)
+
+
+_stand_in_lock = threading.Lock()
+
+
+def _withdraw(stand_in: types.ModuleType) -> None:
+    """Take the stand-in out of ``sys.modules``, never a real asyncio that replaced it."""
+    with _stand_in_lock:
+        if sys.modules.get("asyncio") is stand_in:
+            del sys.modules["asyncio"]
+
+
+# ``import wrapt`` without importing asyncio, unless something already did.
+_asyncio_stand_in = None
+if "asyncio" not in sys.modules and "wrapt" not in sys.modules:
+    _asyncio_stand_in = sys.modules["asyncio"] = _AsyncioOnFirstUse("asyncio")
+try:
+    import wrapt
+finally:
+    if _asyncio_stand_in is not None:
+        _withdraw(_asyncio_stand_in)
 
 Wrapper = Callable[[Callable[..., Any], Any, Any, Any], Any]
 
