@@ -37,6 +37,9 @@ WATCHED_TAILS = (
     "pip._internal.distributions.wheel",
     "pip._internal.req.req_install",
     "pip._internal.utils.unpacking",
+    "pip._internal.cache",
+    "pip._internal.index.collector",
+    "pip._internal.index.package_finder",
 )
 # Marks our finder, so that install() never adds a second one (venvs before Python 3.15 run every
 # .pth twice), even if this module were loaded twice under different names.

@@ -36,6 +36,9 @@ INTEGRATIONS: dict[str, str] = {
     "pip._internal.distributions.wheel": "pip_cache_guard.integrations.wheel_metadata",
     "pip._internal.req.req_install": "pip_cache_guard.integrations.req_install",
     "pip._internal.utils.unpacking": "pip_cache_guard.integrations.unpacking",
+    "pip._internal.cache": "pip_cache_guard.integrations.wheel_cache",
+    "pip._internal.index.collector": "pip_cache_guard.integrations.index_pages",
+    "pip._internal.index.package_finder": "pip_cache_guard.integrations.index_pages",
 }
 assert set(INTEGRATIONS) == set(WATCHED_TAILS)
 # The third-party modules the guard imports inside pip (the patching layer; the history's

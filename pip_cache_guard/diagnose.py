@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import calendar
 import email.utils
+import zipfile
+import zlib
 from collections.abc import Mapping
 from typing import Any, Callable, Literal, NamedTuple
 
@@ -31,9 +33,19 @@ Kind = Literal["ok", "corrupt", "stale-format", "vary-mismatch", "body-mismatch"
 
 # Kinds that prove the files useless: the guard deletes them (a missing body only once it cannot
 # be a write in progress). A Vary mismatch is a valid entry, and an index-mismatch is the index's
-# fault, not the cache's.
+# fault, not the cache's. Besides the verdicts of ``diagnose``: ``bad-body`` (a cached body pip
+# could not use), ``bad-wheel`` (a cached built wheel ``wheel_problem`` rejects, or its damaged
+# origin.json) and ``bad-page`` (an index page pip cannot parse).
 DAMAGE_KINDS: frozenset[str] = frozenset(
-    {"corrupt", "stale-format", "body-mismatch", "missing-body", "bad-body"}
+    {
+        "corrupt",
+        "stale-format",
+        "body-mismatch",
+        "missing-body",
+        "bad-body",
+        "bad-wheel",
+        "bad-page",
+    }
 )
 
 # The version CacheControl has written since 0.12 (pip 10 onwards): b"cc=4," + msgpack.
@@ -101,6 +113,19 @@ def diagnose(
         document = unpack(payload)
     except Exception as exc:  # msgpack raises ValueError subclasses, TypeError for bad keys
         return Verdict("corrupt", f"metadata is not valid msgpack ({_describe(exc)})")
+    return judge_document(document, request_headers, body_size)
+
+
+def judge_document(
+    document: Any,
+    request_headers: Mapping[str, str] | None = None,
+    body_size: int | None = None,
+) -> Verdict:
+    """Classify the decoded document of a ``cc=4`` entry (``diagnose`` after decoding).
+
+    The hook calls it on the document pip's own serializer just decoded, so that judging a hit
+    costs no second decode; it never changes ``document``.
+    """
     shape_problem = _shape_problem(document)
     if shape_problem is not None:
         return Verdict("corrupt", f"metadata has the wrong shape: {shape_problem}")
@@ -129,6 +154,11 @@ def stored_body(data: bytes, unpack: Unpack) -> bytes | None:
         return None
     body: bytes = document["response"]["body"]
     return body
+
+
+def is_current_format(data: bytes) -> bool:
+    """Whether ``data`` starts with the prefix of the format CacheControl writes (``cc=4,``)."""
+    return data.startswith(b"cc=" + CURRENT_FORMAT + b",")
 
 
 def _split_format(data: bytes) -> tuple[Verdict | None, bytes]:
@@ -270,6 +300,40 @@ def _content_length(headers: Mapping[str, str]) -> int | None:
         return None
     raw = lowered.get("content-length", "").strip()
     return int(raw) if raw.isdigit() else None
+
+
+def wheel_problem(path: str) -> str | None:
+    """Why a wheel file pip built and cached cannot be used, or None when it can.
+
+    Reads what pip reads before it trusts a wheel: the zip's central directory, every member's
+    local header (a mismatch with the directory makes pip's install raise), exactly one
+    ``*.dist-info`` directory and its ``WHEEL``, ``METADATA`` and ``RECORD`` with their CRCs. The
+    payload is not decompressed: that would read the whole wheel on every lookup.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            for member in members:
+                archive.open(member).close()  # reads and checks the local header only
+            info_dirs = {
+                member.filename.split("/", 1)[0]
+                for member in members
+                if member.filename.split("/", 1)[0].endswith(".dist-info")
+            }
+            if len(info_dirs) != 1:
+                return f"not a wheel: {len(info_dirs)} .dist-info directories"
+            (info_dir,) = info_dirs
+            for name in ("WHEEL", "METADATA", "RECORD"):
+                archive.read(f"{info_dir}/{name}")
+    except KeyError as exc:
+        return f"not a wheel: {exc.args[0] if exc.args else 'a required file'} is missing"
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, RuntimeError) as exc:
+        # RuntimeError: a damaged flag that says "encrypted"; NotImplementedError (a subclass):
+        # a damaged compression method. pip raises the same on both.
+        return f"not a readable zip file ({_describe(exc)})"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    return None
 
 
 def _describe(exc: Exception) -> str:

@@ -189,14 +189,25 @@ def _take(path: str, still_bad: Callable[[str], bool]) -> Deletion:
     return Deletion("deleted", _remove_claimed(claimed))
 
 
-def delete_file(cache_dir: str, path: str) -> Deletion:
-    """Delete one file that is not a whole entry (an orphan, a leftover, a broken wheel)."""
+def delete_file(
+    cache_dir: str, path: str, still_bad: Callable[[str], bool] | None = None
+) -> Deletion:
+    """Delete one file that is not a whole entry (an orphan, a leftover, a broken wheel).
+
+    ``still_bad`` re-checks the claimed file (given its private name): False puts it back.
+    """
     problem = containment_problem(cache_dir, path)
     if problem == ALREADY_GONE:
         return Deletion("already-deleted", reason=f"file {problem}")
     if problem is not None:
         return Deletion("kept", reason=f"file {problem}")
-    return _take(path, lambda claimed: True)
+    return _take(path, still_bad or (lambda claimed: True))
+
+
+def same_file(status: os.stat_result) -> Callable[[str], bool]:
+    """A ``still_bad`` check: the claimed file is the one ``status`` describes (pip replaces
+    the files it rewrites by renaming a new one into place, which gives another inode)."""
+    return lambda claimed: _inode(claimed) == status.st_ino
 
 
 def _claim(path: str) -> str | Deletion:

@@ -11,6 +11,7 @@ pip goes on exactly as it would without the guard).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import hashlib
@@ -20,6 +21,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Callable, Literal, TypeVar
 
 from pip_cache_guard import entries, report
@@ -28,14 +30,18 @@ from pip_cache_guard.diagnose import (
     MISSING_BODY,
     Unpack,
     Verdict,
-    body_size_problem,
     diagnose,
+    is_current_format,
+    judge_document,
     stored_body,
+    wheel_problem,
 )
 from pip_cache_guard.ledger import Event, Ledger
 from pip_cache_guard.switches import report_internal_error
 
 REPORT_VARIABLE = "PIP_CACHE_GUARD_REPORT"
+# What pip (22.2+) writes beside the wheels it built: the source they were built from.
+ORIGIN_FILE = "origin.json"
 # What the guard imports only once it needs it (at exit, when there is an incident to keep). pip
 # 26.1+ blocks every import once an installation starts, so ``integrations.install`` imports these
 # right before that, in runs that install, and only there.
@@ -89,6 +95,9 @@ class GuardState:
     cached_downloads: dict[str, CachedDownload] = field(default_factory=dict)
     refetched: set[str] = field(default_factory=set)
     downloader: Any = None
+    # Index pages whose last response came from the HTTP cache: requested URL -> final URL.
+    cached_pages: dict[str, str] = field(default_factory=dict)
+    refetched_pages: set[str] = field(default_factory=set)  # one retry per page and process
 
 
 STATE = GuardState()
@@ -105,6 +114,9 @@ class Lookup:
     decide_in_loads: bool = False
     data: bytes | None = None
     body_file: Any = None
+    # What ``judge_prepared`` found in the document pip decoded (None: not judged that way).
+    verdict: Verdict | None = None
+    body: os.stat_result | None = None
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -130,6 +142,23 @@ def _never_raises(fallback: Any) -> Callable[[F], F]:
 def not_a_pip_run() -> None:
     """Mark this process as one of the guard's own commands: its exit handler stays silent."""
     STATE.reports_at_exit = False
+
+
+@_never_raises(None)
+def watch_pip(module: ModuleType) -> None:
+    """Note pip's version (the summary follows pip's verbosity) and make sure the guard sums up
+    at exit; every integration that can record an event calls this.
+
+    ``module`` is one of pip's (``pip._vendor...``, ``pip._internal...``) or of a vendored pip
+    (``pipenv.patched.pip._vendor...``); standalone CacheControl has no pip version."""
+    for marker in ("._vendor.", "._internal."):
+        pip_package, found, _ = module.__name__.partition(marker)
+        if found:
+            STATE.pip_version = getattr(sys.modules.get(pip_package), "__version__", None)
+            break
+    if not STATE.exit_handler_registered:
+        atexit.register(at_exit)
+        STATE.exit_handler_registered = True
 
 
 @_never_raises(None)
@@ -176,28 +205,162 @@ def settle_failure(lookup: Lookup) -> bool:
     return verdict.is_damage
 
 
+@_never_raises(None)
+def judge_prepared(lookup: Lookup, document: Any) -> None:
+    """pip's serializer decoded ``document`` from ``lookup.data`` and is about to build a response
+    from it: judge it now, before pip changes it, so that a hit costs no second decode.
+
+    ``Serializer.loads`` accepts documents whose fields have the wrong type (``status`` as text),
+    and pip then crashes on them. One fstat gives the size of a separate body file.
+    """
+    if lookup.data is None or not is_current_format(lookup.data):
+        return  # an older format this pip still reads (CacheControl 0.12: cc=1, cc=2)
+    lookup.body = _body_status(lookup.body_file)
+    body_size = lookup.body.st_size if lookup.body is not None else None
+    lookup.verdict = judge_document(document, None, body_size)
+
+
 @_never_raises(False)
 def settle_hit(lookup: Lookup, response: Any) -> bool:
-    """After a load that found an entry: one fstat proves whether its body has the right size.
+    """After a load that found an entry: True when the entry is damaged, so that pip does not use
+    it (deleted and recorded here).
 
-    Returns True when the body is short or long, or missing from a cache that keeps bodies apart
-    (standalone CacheControl serves that as an empty body), so that it is not used.
+    The verdict is ``judge_prepared``'s; where pip's serializer could not be watched that way, the
+    exact bytes are decoded once more with ``diagnose``. A body missing from a cache that keeps
+    bodies apart is damage too. The Vary check is left out: a load that returned a response has
+    passed it. A hit on an older format is pip's own business.
     """
     if lookup.data is None:
         return False
-    if lookup.body_file is None:
-        if not callable(getattr(lookup.controller.cache, "get_body", None)):
-            return False  # the body lives inside the metadata
-        _record(lookup, MISSING_BODY, None)
+    if lookup.body_file is None and callable(getattr(lookup.controller.cache, "get_body", None)):
+        _record(lookup, MISSING_BODY, None)  # standalone CacheControl serves it as an empty body
         return True
-    body = _body_status(lookup.body_file)
-    if body is None:
+    if not is_current_format(lookup.data):
         return False
-    problem = body_size_problem(int(response.status), response.headers, body.st_size)
+    verdict, body = lookup.verdict, lookup.body
+    if verdict is None:
+        body = _body_status(lookup.body_file)
+        body_size = body.st_size if body is not None else None
+        verdict = diagnose(lookup.data, lookup.unpack, None, body_size)
+    if not verdict.is_damage:
+        return False
+    _record(lookup, verdict, body)  # closes the body file pip opened
+    return True
+
+
+@_never_raises(False)
+def settle_built_wheel(
+    cache: Any, found: Any, link: Any, origin_problem: Callable[[str], str | None] | None
+) -> bool:
+    """Before pip uses a wheel it built and cached: True when pip must not use it.
+
+    ``cache`` is pip's ``SimpleWheelCache``, ``found`` the link of the wheel it picked for the sdist
+    ``link``. A wheel that is not readable (``diagnose.wheel_problem``) is deleted, so pip builds
+    it again from the sdist in this run. ``origin_problem`` (pip 22.2+: pip's own reader of the
+    ``origin.json`` beside it) names a damaged origin file; pip writes that file only when it
+    builds, so the wheel goes with it and pip rebuilds both. Any wheel proven bad is a miss, also
+    when it could not be deleted (pip's new build then replaces it).
+    """
+    wheels_dir = os.path.abspath(os.path.join(cache.cache_dir, "wheels"))
+    wheel_path = str(found.file_path)
+    try:
+        diagnosed = os.lstat(wheel_path)
+    except OSError:
+        return False  # gone: pip will not find it either
+    problem = wheel_problem(wheel_path)
+    origin_path = os.path.join(os.path.dirname(wheel_path), ORIGIN_FILE)
+    origin_reason = None
+    if problem is None and origin_problem is not None:
+        origin_reason = origin_problem(origin_path)
+        if origin_reason is not None:
+            problem = f"its {ORIGIN_FILE} is damaged ({origin_reason})"
     if problem is None:
         return False
-    _record(lookup, Verdict("body-mismatch", problem), body)
+    outcome = entries.delete_file(wheels_dir, wheel_path, entries.same_file(diagnosed))
+    freed, reason = outcome.bytes_freed, outcome.reason
+    if outcome.action == "deleted" and origin_reason is not None:
+        freed += _delete_origin(wheels_dir, origin_path, origin_problem)
+    action = "rebuilt" if outcome.action == "deleted" else outcome.action
+    why = f"{problem}; built from {report.redact_url(str(link.url))}"
+    url = report.redact_url(str(found.url))
+    event = Event(
+        url, wheel_path, "bad-wheel", f"{why}; {reason}" if reason else why, action, freed
+    )
+    STATE.ledger.record(wheels_dir, url, event)
     return True
+
+
+@_never_raises(None)
+def note_page(url: str, response: Any) -> None:
+    """Remember whether pip got the index page at ``url`` from its HTTP cache (a 304 included)."""
+    if getattr(response, "from_cache", False) is True:
+        STATE.cached_pages[url] = str(getattr(response, "url", None) or url)
+    else:
+        STATE.cached_pages.pop(url, None)
+
+
+@_never_raises(False)
+def settle_page(locate: Callable[[], tuple[Any, str]], error: Exception) -> bool:
+    """pip could not parse an index page: True when it came from the cache and was evicted, so
+    that pip's own code may fetch it once more.
+
+    ``locate`` gives pip's session and the page's URL. The entry goes through the guard's safe
+    deletion and then pip's own cache object (``cache.delete``), so that nothing of it is left to
+    revalidate: a 304 would serve the damaged body again. One retry per page: a page that fails
+    again, or one that came from the network, is not cache damage and pip's error stands.
+    """
+    session, url = locate()
+    url = url.split("#", 1)[0]
+    served = STATE.cached_pages.get(url)
+    if served is None or url in STATE.refetched_pages:
+        return False
+    STATE.refetched_pages.add(url)
+    adapter = session.get_adapter(served)
+    cache, controller = adapter.cache, adapter.controller
+    key = str(controller.cache_url(served))
+    reason = f"pip cannot parse the cached page ({type(error).__name__}: {error})"
+    cache_dir = getattr(cache, "directory", None)
+    metadata_path = _metadata_path(cache, key)
+    if isinstance(cache_dir, str) and metadata_path is not None:
+        cache_dir = os.path.abspath(cache_dir)
+        outcome = _delete_page_files(cache_dir, metadata_path)
+        if outcome.action not in ("deleted", "already-deleted"):  # gone either way: fetch again
+            why = f"{reason}; {outcome.reason}"
+            size = entries.entry_size(metadata_path)
+            event = _event(key, metadata_path, "bad-page", why, outcome.action, size)
+            STATE.ledger.record(cache_dir, key, event)
+            return False
+        with contextlib.suppress(OSError):  # whatever else pip's cache object keeps for it
+            cache.delete(key)
+        event = _event(key, metadata_path, "bad-page", reason, "refetched", outcome.bytes_freed)
+        STATE.ledger.record(cache_dir, key, event)
+        return True
+    cache.delete(key)  # not a directory of files: pip's cache object is the only way
+    STATE.ledger.record("", key, _event(key, "", "bad-page", reason, "refetched", 0))
+    return True
+
+
+def _delete_page_files(cache_dir: str, metadata_path: str) -> entries.Deletion:
+    """Delete a page's entry as it is now (its body, if separate, by the inode seen here)."""
+    data = entries.read_exact(metadata_path)
+    if data is None:
+        return entries.Deletion("already-deleted", reason="already gone")
+    try:
+        body_inode: int | None = os.lstat(entries.body_path(metadata_path)).st_ino
+    except OSError:
+        body_inode = None  # pip up to 23.2 keeps the body inside the metadata file
+    return entries.delete_entry(cache_dir, metadata_path, data, body_inode)
+
+
+def _delete_origin(
+    wheels_dir: str, origin_path: str, origin_problem: Callable[[str], str | None] | None
+) -> int:
+    """Delete a damaged ``origin.json`` if it still is (pip rewrites it in place); bytes freed."""
+    if origin_problem is None:
+        return 0
+    judge = origin_problem
+    deletion = entries.delete_file(wheels_dir, origin_path, lambda claimed: bool(judge(claimed)))
+    return deletion.bytes_freed
 
 
 def _record(lookup: Lookup, verdict: Verdict, body: os.stat_result | None) -> None:

@@ -107,7 +107,7 @@ def summary(
 
 
 # Actions that put a good copy in place of a damaged entry in the same run, in the headline's words.
-_REPLACED = {"refetched": "fetched again"}
+_REPLACED = {"refetched": "fetched again", "rebuilt": "built again"}
 # Kinds that are reported but are not damage of the cache, each with its headline and advice.
 _NOT_DAMAGE = {
     "vary-mismatch": (
@@ -155,11 +155,13 @@ def _advice(damaged: Sequence[Event], skipped: Sequence[Event]) -> list[str]:
     advice = []
     if any(event.action == "deleted" for event in damaged):
         advice.append("Deleted entries are fetched afresh; nothing else in the cache was touched.")
-    if any(event.action in _REPLACED for event in damaged):
+    if any(event.action == "refetched" for event in damaged):
         advice.append(
             "Entries fetched again were replaced by pip's fresh download in this run; nothing "
             "else in the cache was touched."
         )
+    if any(event.action == "rebuilt" for event in damaged):
+        advice.append("Cached wheels built again were replaced by pip's fresh build in this run.")
     left = [event for event in damaged if event.action in LEFT_IN_PLACE]
     for_its_writer = [e for e in left if e.kind == "missing-body" and e.action == "kept"]
     if for_its_writer:

@@ -25,7 +25,6 @@ import re
 import sys
 import threading
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +32,7 @@ from typing import Any
 import msgpack
 
 from pip_cache_guard import entries
-from pip_cache_guard.diagnose import diagnose
+from pip_cache_guard.diagnose import diagnose, wheel_problem
 from pip_cache_guard.locate import HTTP_DIR, LEGACY_HTTP_DIR, WHEELS_DIR, CacheLocation
 
 # Third-level directories below one first-level one from which a second process pays off (about
@@ -532,7 +531,8 @@ def _check_tmp(scan: Scan, rules: _Rules, child: os.DirEntry[str]) -> None:
 
 
 def _scan_wheels(scan: Scan, rules: _Rules, progress: Progress | None) -> None:
-    """Cached wheels (``wheels/``, built by pip): each must open as a zip archive."""
+    """Cached wheels (``wheels/``, built by pip): each must be a readable wheel, judged exactly as
+    the hook judges one before pip uses it (``diagnose.wheel_problem``)."""
     for _directory, _depth, files in _walk([(rules.root, 0)], scan):
         for child in files:
             if not child.name.endswith(".whl"):
@@ -544,23 +544,11 @@ def _scan_wheels(scan: Scan, rules: _Rules, progress: Progress | None) -> None:
             size = _size(child)
             scan.bytes_total += size
             scan.wheels += 1
-            problem = _zip_problem(child.path)
+            problem = wheel_problem(child.path)
             if problem is not None:
                 _problem(scan, rules, child.path, BAD_WHEEL, problem, size)
             if progress is not None:
                 progress(1)
-
-
-def _zip_problem(path: str) -> str | None:
-    """Why a cached wheel cannot be opened as a zip archive (its central directory is read)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            archive.infolist()
-    except zipfile.BadZipFile as exc:
-        return f"not a readable zip file ({exc})"
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror or exc})"
-    return None
 
 
 def _problem(scan: Scan, rules: _Rules, path: str, kind: str, reason: str, size: int) -> None:

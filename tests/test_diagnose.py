@@ -9,6 +9,7 @@ the classifier must call ``ok``, so the guard can never delete an entry pip coul
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pip_cache_guard.diagnose import diagnose, stored_body
+from pip_cache_guard.diagnose import diagnose, judge_document, stored_body
 
 from support.loaders import BODY, Flavour, violation
 
@@ -225,3 +226,20 @@ def test_no_stored_body_is_read_from_a_damaged_entry(flavour: Flavour, name: str
     damaged = DAMAGE[name][0](flavour, flavour.entry(HEADERS, {}))
 
     assert stored_body(damaged, flavour.unpack) is None
+
+
+def test_a_field_of_the_wrong_type_loads_but_is_corrupt_and_judging_changes_nothing(
+    flavour: Flavour,
+) -> None:
+    document = _document(flavour, flavour.entry(HEADERS, {}))
+    document["response"] = {**document["response"], "status": "200"}
+    entry = _packed(flavour, document)
+    decoded = flavour.unpack(entry[5:])
+    before = copy.deepcopy(decoded)
+
+    verdict = judge_document(decoded)
+
+    assert flavour.load(entry, {}) == "response"  # pip's loader accepts it; pip then crashes
+    assert verdict.kind == "corrupt" and "'status' is a str" in verdict.reason
+    assert diagnose(entry, flavour.unpack) == verdict
+    assert decoded == before  # pip builds its response from this very document afterwards

@@ -101,6 +101,14 @@ DAMAGES = [
         "deleted",
         separate_body=True,
     ),
+    Damage(
+        "status stored as text (loads, then crashes pip)",
+        "guardtest-echo",
+        False,
+        cache.wrong_type,
+        "corrupt",
+        "deleted",
+    ),
     Damage("zero length", "guardtest-alpha", True, cache.zero_length, "corrupt", "deleted"),
     Damage("cc=2 format", "guardtest-bravo", True, cache.old_format, "stale-format", "deleted"),
     Damage(

@@ -226,3 +226,20 @@ def test_ledger_keeps_one_event_per_entry() -> None:
 )
 def test_sizes_read_like_pips(size: int, text: str) -> None:
     assert format_size(size) == text
+
+
+def test_rebuilt_entries_are_said_apart_from_deleted_ones() -> None:
+    events = [
+        _event("a.whl", "bad-wheel", "rebuilt", 3000),
+        _event("b.whl", "corrupt", "deleted", 1000),
+    ]
+
+    text = summary(events, "/cache")
+    data = document(events, "/cache", "26.3")
+
+    assert text.splitlines()[0] == (
+        "pip-cache-guard: 2 damaged cache entries (1 bad-wheel, 1 corrupt): "
+        "1 deleted (1.0 kB freed), 1 built again"
+    )
+    assert "  - a.whl: bad-wheel, rebuilt" in text.splitlines()
+    assert (data["deleted"], data["bytes_freed"]) == (1, 1000)

@@ -106,6 +106,8 @@ class Cache:
             with zipfile.ZipFile(path, "w") as archive:
                 archive.writestr("demo/__init__.py", "x = 1\n")
                 archive.writestr("demo-1.0.dist-info/METADATA", "Name: demo\nVersion: 1.0\n")
+                archive.writestr("demo-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\n")
+                archive.writestr("demo-1.0.dist-info/RECORD", "")
         else:
             path.write_bytes(data)
         (directory / "origin.json").write_text("{}")

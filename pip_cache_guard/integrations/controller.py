@@ -11,13 +11,15 @@ what the module has, never by version (pip 26 dropped ``cachecontrol.__version__
   inside a guarded lookup, and the guard decides around ``Serializer.loads`` itself.
 
 In both, ``Serializer.loads(self, request, data, ...)`` is wrapped to capture the exact bytes pip
-was given: re-reading the file afterwards would race with other pips sharing the cache. A module
-with neither shape is left alone, and ``STATE.patch_points`` says so (for ``doctor``).
+was given: re-reading the file afterwards would race with other pips sharing the cache. Where
+``Serializer.prepare_response(self, request, cached, ...)`` exists (every pip from 21.3 to 26.3),
+the document it gets, just decoded by pip, is judged before pip changes it: a hit costs no second
+decode. A module with neither shape is left alone, and ``STATE.patch_points`` says so (for
+``doctor``).
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import sys
 import threading
@@ -58,33 +60,34 @@ def apply(module: ModuleType) -> None:
         return msgpack.loads(payload, raw=False)
 
     if has_parameters(controller, "_load_from_cache", ["self", "request"], exact=True):
-        wrap_once(serializer, "loads", _capture_loads)
+        _wrap_serializer(serializer)
         wrap_once(controller, "_load_from_cache", _load_wrapper(unpack))
         STATE.patch_points[module.__name__] = "CacheController._load_from_cache"
     elif all(has_parameters(controller, name, ["self", "request"]) for name in _LEGACY_METHODS):
-        wrap_once(serializer, "loads", _capture_loads)
+        _wrap_serializer(serializer)
         for name in _LEGACY_METHODS:
             wrap_once(controller, name, _legacy_lookup_wrapper(unpack))
         STATE.patch_points[module.__name__] = "Serializer.loads inside CacheController lookups"
     else:
         STATE.patch_points[module.__name__] = "unsupported: unknown CacheController"
         return
-    pip_package, vendored, _ = package.partition("._vendor.")
-    if vendored:  # pip's own copy: ``pip``, or a vendored pip such as ``pipenv.patched.pip``
-        STATE.pip_version = getattr(sys.modules.get(pip_package), "__version__", None)
-    if not STATE.exit_handler_registered:
-        atexit.register(hook.at_exit)
-        STATE.exit_handler_registered = True
+    hook.watch_pip(module)
+
+
+def _wrap_serializer(serializer: type) -> None:
+    wrap_once(serializer, "loads", _capture_loads)
+    if has_parameters(serializer, "prepare_response", ["self", "request", "cached"]):
+        wrap_once(serializer, "prepare_response", _judge_prepared)
 
 
 @contextlib.contextmanager
-def _running(lookup: Lookup | None) -> Iterator[None]:
-    outer = getattr(_slot, "lookup", None)
-    _slot.lookup = lookup
+def _running(lookup: Lookup | None, slot: str = "lookup") -> Iterator[None]:
+    outer = getattr(_slot, slot, None)
+    setattr(_slot, slot, lookup)
     try:
         yield
     finally:
-        _slot.lookup = outer
+        setattr(_slot, slot, outer)
 
 
 def _capture_loads(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -93,10 +96,19 @@ def _capture_loads(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs
         return wrapped(*args, **kwargs)
     lookup.data = args[1] if len(args) > 1 else kwargs.get("data")
     lookup.body_file = args[2] if len(args) > 2 else kwargs.get("body_file")
-    if not lookup.decide_in_loads:
-        return wrapped(*args, **kwargs)
-    with _running(None):  # whatever loads calls is not part of this lookup
-        return _guarded(wrapped, args, kwargs, lookup)
+    lookup.verdict = lookup.body = None  # judged afresh for these bytes
+    with _running(lookup, "loading"):  # the serializer is decoding this lookup's bytes
+        if not lookup.decide_in_loads:
+            return wrapped(*args, **kwargs)
+        with _running(None):  # whatever loads calls is not part of this lookup
+            return _guarded(wrapped, args, kwargs, lookup)
+
+
+def _judge_prepared(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    lookup: Lookup | None = getattr(_slot, "loading", None)
+    if lookup is not None:
+        hook.judge_prepared(lookup, args[1] if len(args) > 1 else kwargs.get("cached"))
+    return wrapped(*args, **kwargs)
 
 
 def _load_wrapper(unpack: Unpack) -> Wrapper:

@@ -152,6 +152,14 @@ def wrong_shape(path: Path, shape: str = "list") -> None:
     write_entry(path, bodies[shape])
 
 
+def wrong_type(path: Path, field: str = "status") -> None:
+    """A valid entry whose response ``field`` is stored as text (``200`` -> ``"200"``): the
+    effect of one flipped msgpack type byte. pip's loader accepts it, then pip crashes on it."""
+    data = read_entry(_existing(path))
+    data["response"][field] = str(data["response"][field])
+    write_entry(path, data)
+
+
 def vary_mismatch(
     path: Path, header: str = "Accept-Encoding", value: str = "something-else"
 ) -> None:

@@ -80,7 +80,7 @@ def read_report(path: Path) -> dict[str, Any]:
     for event in data["events"]:
         assert set(event) == {"url", "cache_file", "kind", "reason", "action", "bytes"}, event
         assert event["action"] in (
-            "deleted", "kept", "delete-failed", "already-deleted", "refetched",
+            "deleted", "kept", "delete-failed", "already-deleted", "refetched", "rebuilt",
         ), event  # fmt: skip
     assert data["deleted"] == sum(1 for e in data["events"] if e["action"] == "deleted"), data
     freed = sum(e["bytes"] for e in data["events"] if e["action"] == "deleted")

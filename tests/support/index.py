@@ -5,6 +5,7 @@ pip only stores a response when it is cacheable, so every 200 carries PyPI-like 
 ``Content-Type``) and ``If-None-Match`` gets a 304: pip revalidates index pages on every run
 (it sends ``Cache-Control: max-age=0``), so the 304 path is the one that reloads cache entries.
 Single ``Range`` requests get a 206, because pip >= 25.2 resumes short downloads with them.
+With ``json_pages`` set, project pages are PEP 691 JSON for clients that accept it (pip >= 22.2).
 Every request is logged so tests can assert what pip fetched and what it took from its cache.
 Links carry ``#sha256=`` unless the index is made with ``hashes=False``; ``metadata_files=True``
 adds PEP 658/714 ``.metadata`` files (pip 22.3+ then fetches metadata first and the wheel later,
@@ -17,6 +18,7 @@ import base64
 import hashlib
 import html
 import io
+import json
 import re
 import sys
 import threading
@@ -31,6 +33,7 @@ from urllib.parse import quote, urlsplit
 
 CACHE_CONTROL = "max-age=600, public"
 HTML_TYPE = "text/html; charset=utf-8"
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 WHEEL_TYPE = "application/octet-stream"
 
 
@@ -83,6 +86,8 @@ class LoopbackIndex:
         # backoff, so give pip `--retries 0` in such a test).
         self.down = False
         self.files_down = False  # the same for files only: the pages still answer
+        # True: answer project pages in PEP 691 JSON when the request accepts it (as PyPI does).
+        self.json_pages = False
         self._lock = threading.Lock()
         self._log: list[Request] = []
         self.errors: list[str] = []  # handler exceptions, kept here instead of on stderr
@@ -141,19 +146,37 @@ class LoopbackIndex:
         )
         return _Resource(page.encode(), HTML_TYPE)
 
+    def _project_json(self, project: str) -> _Resource | None:
+        names = self._projects.get(project)
+        if names is None:
+            return None
+        files = [
+            {
+                "filename": name,
+                "url": f"../../files/{quote(name)}",
+                "hashes": {"sha256": hashlib.sha256(self._files[name].body).hexdigest()},
+            }
+            for name in sorted(names)
+        ]
+        document = {"meta": {"api-version": "1.0"}, "name": project, "files": files}
+        return _Resource(json.dumps(document, indent=1).encode(), JSON_TYPE)
+
     def _root_page(self) -> _Resource:
         links = [f'<a href="{p}/">{p}</a><br/>' for p in sorted(self._projects)]
         page = "<!DOCTYPE html>\n<html><body>\n" + "\n".join(links) + "\n</body></html>\n"
         return _Resource(page.encode(), HTML_TYPE)
 
-    def resource(self, path: str) -> _Resource | None:
-        """What a GET of ``path`` would return, or None for a 404."""
+    def resource(self, path: str, accept: str = "") -> _Resource | None:
+        """What a GET of ``path`` would return (given its ``Accept`` header), or None for a 404."""
         with self._lock:
             if path == "/simple/":
                 return self._root_page()
             match = re.fullmatch(r"/simple/([^/]+)/", path)
             if match:
-                return self._project_page(canonical_name(match.group(1)))
+                project = canonical_name(match.group(1))
+                if self.json_pages and JSON_TYPE in accept:
+                    return self._project_json(project)
+                return self._project_page(project)
             match = re.fullmatch(r"/files/([^/]+)", path)
             if match:
                 name = match.group(1)
@@ -214,9 +237,9 @@ class LoopbackIndex:
 
     def fresh(self) -> LoopbackIndex:
         """This index as a new test should find it: log empty, answering (not ``down`` or
-        ``files_down``), every file served as listed (no ``substitute``)."""
+        ``files_down``), every file served as listed (no ``substitute``), pages in HTML."""
         self.reset_log()
-        self.down = self.files_down = False
+        self.down = self.files_down = self.json_pages = False
         with self._lock:
             self._substitutes.clear()
         return self
@@ -348,7 +371,7 @@ def _handler_for(index: LoopbackIndex) -> type[BaseHTTPRequestHandler]:
             if not index.authorized(self.headers.get("Authorization")):
                 headers["WWW-Authenticate"] = 'Basic realm="loopback-index"'
                 return self._plain(HTTPStatus.UNAUTHORIZED, headers)
-            resource = index.resource(path)
+            resource = index.resource(path, self.headers.get("Accept", ""))
             if resource is None:
                 return self._plain(HTTPStatus.NOT_FOUND, headers)
             headers.update(

@@ -203,3 +203,107 @@ def build_sdist(dest: Path, project: str, build_requires: str, version: str = "1
     path.write_bytes(gzip.compress(buffer.getvalue(), mtime=0))
     data = path.read_bytes()
     return BuiltWheel(project, version, path, hashlib.sha256(data).hexdigest(), len(data))
+
+
+# The in-tree PEP 517 backend of ``build_payload_sdist``'s sdists: building needs nothing but the
+# stdlib (no build dependency to download into pip's isolated environment), and takes milliseconds.
+_PAYLOAD_BACKEND = '''\
+"""In-tree PEP 517 backend of a pip-cache-guard test sdist."""
+import base64
+import hashlib
+import os
+import zipfile
+
+MODULE = {module!r}
+VERSION = {version!r}
+METADATA = {metadata!r}
+WHEEL = b"Wheel-Version: 1.0\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"
+
+
+def _record_hash(data):
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+    return "sha256=" + digest.decode()
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    here = os.path.dirname(os.path.abspath(__file__))
+    dist_info = MODULE + "-" + VERSION + ".dist-info"
+    files = []
+    for name in ("__init__.py", "payload.bin"):
+        with open(os.path.join(here, MODULE, name), "rb") as stream:
+            files.append((MODULE + "/" + name, stream.read()))
+    files.append((dist_info + "/METADATA", METADATA.encode()))
+    files.append((dist_info + "/WHEEL", WHEEL))
+    record = ["%s,%s,%d" % (name, _record_hash(data), len(data)) for name, data in files]
+    record.append(dist_info + "/RECORD,,")
+    files.append((dist_info + "/RECORD", ("\\n".join(record) + "\\n").encode()))
+    name = MODULE + "-" + VERSION + "-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as archive:
+        for member, data in files:
+            info = zipfile.ZipInfo(member, date_time=(2020, 2, 2, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data)
+    return name
+'''
+
+
+@dataclass(frozen=True)
+class BuiltSdist:
+    """An sdist on disk that pip builds with its own in-tree backend, and what it installs."""
+
+    project: str
+    version: str
+    path: Path
+    installed: dict[str, bytes]  # path relative to the install dir -> content
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+    @property
+    def wheel_filename(self) -> str:
+        """The name of the wheel pip builds from it (and keeps in its cache's ``wheels/``)."""
+        return f"{self.project.replace('-', '_')}-{self.version}-py3-none-any.whl"
+
+
+def build_payload_sdist(
+    dest: Path, project: str, version: str = "1.0", payload_size: int = 20_000
+) -> BuiltSdist:
+    """Write ``<module>-<version>.tar.gz`` (PEP 625 name) into ``dest``, deterministically.
+
+    Its wheel holds ``<module>/__init__.py`` and ``<module>/payload.bin`` (random bytes); pip
+    builds it with the backend inside the sdist (``backend-path``), with or without isolation.
+    """
+    project = canonical_name(project)
+    module = project.replace("-", "_")
+    rng = random.Random(f"sdist-{project}-{version}-{payload_size}")
+    installed = {
+        f"{module}/__init__.py": f'"""Test package {project}, built from an sdist."""\n'.encode(),
+        f"{module}/payload.bin": rng.randbytes(payload_size),
+    }
+    metadata = f"Metadata-Version: 2.1\nName: {project}\nVersion: {version}\n"
+    root = f"{module}-{version}"
+    members = {
+        "pyproject.toml": (
+            b'[build-system]\nrequires = []\nbuild-backend = "guardtest_backend"\n'
+            b'backend-path = ["."]\n'
+        ),
+        "guardtest_backend.py": _PAYLOAD_BACKEND.format(
+            module=module, version=version, metadata=metadata
+        ).encode(),
+        "PKG-INFO": metadata.encode(),
+        **installed,
+    }
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / f"{root}.tar.gz"
+    with (
+        path.open("wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as compressed,
+        tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as archive,
+    ):
+        for name, data in sorted(members.items()):
+            info = tarfile.TarInfo(f"{root}/{name}")
+            info.size, info.mtime, info.mode = len(data), 1_580_601_600, 0o644
+            archive.addfile(info, io.BytesIO(data))
+    return BuiltSdist(project, version, path, installed)

@@ -1,0 +1,74 @@
+"""Integration with pip's index pages: a cached page pip cannot parse is fetched once more.
+
+pip serves an index page from its HTTP cache while it is fresh, and revalidates it otherwise
+(pip up to 25.x always asks with ``Cache-Control: max-age=0``): the server's 304 makes
+CacheControl serve the stored body again. So a damaged page (a PEP 691 JSON page that
+``parse_links`` cannot decode, HTML that is not text in its encoding) fails every run until its
+ETag changes. Two modules, one job:
+
+- ``pip._internal.index.collector``: ``_get_simple_response(url, session, ...)`` (pip 22.2 - 26.3;
+  ``_get_html_response(url, session)`` in 21.3 - 22.1) returns the response; the guard notes
+  whether it came from the cache (``hook.note_page``).
+- ``pip._internal.index.package_finder``: ``PackageFinder.process_project_url(self, project_url,
+  link_evaluator)`` (21.3 - 26.3) fetches a page and parses it. When it raises for a page that
+  came from the cache, ``hook.settle_page`` evicts the entry and the guard calls it once more:
+  pip's own code fetches and parses the page afresh. Anything else raises as before.
+
+A module with neither shape is left alone, and ``STATE.patch_points`` says so (for ``doctor``).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any, Callable
+
+from pip_cache_guard import hook
+from pip_cache_guard.hook import STATE
+from pip_cache_guard.integrations import has_parameters, wrap_once
+
+_FETCHERS = ("_get_simple_response", "_get_html_response")
+
+
+def apply(module: ModuleType) -> None:
+    """Patch a collector or a package finder module, whichever ``module`` is."""
+    finder = getattr(module, "PackageFinder", None)
+    if finder is not None:
+        _apply_to_finder(module, finder)
+        return
+    for name in _FETCHERS:
+        if has_parameters(module, name, ["url", "session"]):
+            wrap_once(module, name, _noting_fetch)
+            STATE.patch_points[module.__name__] = name
+            return
+    STATE.patch_points[module.__name__] = "unsupported: no page fetcher we know"
+
+
+def _apply_to_finder(module: ModuleType, finder: type) -> None:
+    if not has_parameters(
+        finder, "process_project_url", ["self", "project_url", "link_evaluator"], exact=True
+    ):
+        STATE.patch_points[module.__name__] = "unsupported: unknown process_project_url"
+        return
+    wrap_once(finder, "process_project_url", _refetching_process)
+    STATE.patch_points[module.__name__] = "PackageFinder.process_project_url"
+    hook.watch_pip(module)
+
+
+def _noting_fetch(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    response = wrapped(*args, **kwargs)
+    hook.note_page(args[0] if args else kwargs.get("url"), response)
+    return response
+
+
+def _refetching_process(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    try:
+        return wrapped(*args, **kwargs)
+    except Exception as error:
+
+        def locate() -> tuple[Any, str]:
+            project_url = args[0] if args else kwargs["project_url"]
+            return instance._link_collector.session, str(project_url.url)
+
+        if not hook.settle_page(locate, error):
+            raise
+    return wrapped(*args, **kwargs)
