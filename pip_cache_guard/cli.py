@@ -28,6 +28,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    commands.add_parser(
+        "selftest",
+        help="prove, offline, that the hook heals a damaged entry with the pip installed here",
+        description="Write a damaged entry into a throwaway cache and make this environment's pip "
+        "read it through the hook: the entry must become a miss, be deleted and be recorded. "
+        "Your cache, report and history are not touched. Exit 0 passed, 1 failed.",
+    )
+
     verify = commands.add_parser(
         "verify",
         help="check every entry of pip's cache",
@@ -77,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
     try:
+        if args.command == "selftest":
+            return _selftest()
         if args.command == "verify":
             return _verify(args)
         if args.command == "doctor":
@@ -131,6 +141,17 @@ def _verify_all(args: argparse.Namespace) -> int:
     if any(scan.errors for _cache, scan in scans):
         return EXIT_ERROR
     return EXIT_PROBLEMS if any(scan.remaining for _cache, scan in scans) else EXIT_OK
+
+
+def _selftest() -> int:
+    from pip_cache_guard.selftest import run
+
+    outcome = run()
+    if outcome.passed:
+        print(f"pip-cache-guard: {outcome.message}", file=sys.stderr)
+        return EXIT_OK
+    print(f"pip-cache-guard: selftest FAILED: {outcome.message}", file=sys.stderr)
+    return EXIT_PROBLEMS
 
 
 def _doctor(args: argparse.Namespace) -> int:

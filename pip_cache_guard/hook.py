@@ -117,6 +117,8 @@ class Lookup:
     # What ``judge_prepared`` found in the document pip decoded (None: not judged that way).
     verdict: Verdict | None = None
     body: os.stat_result | None = None
+    damaged: bool | None = None  # after settle_failure: whether it proved the entry damaged
+    handled: bool = False  # the guard recorded an event for this lookup's entry
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -187,8 +189,12 @@ def note_cache_dir(lookup: Lookup) -> None:
 def settle_failure(lookup: Lookup) -> bool:
     """After a load that gave nothing or raised: diagnose what pip was given and act on it.
 
-    Returns True when the entry is proven damaged (so a raising load may become a miss).
+    Returns True when the entry is proven damaged (so a raising load may become a miss). A lookup
+    is judged once: the first call decides, later calls repeat its answer.
     """
+    if lookup.damaged is not None:
+        return lookup.damaged
+    lookup.damaged = False
     if lookup.data is None:
         return False  # nothing was read: a plain miss, no entry involved
     headers = getattr(lookup.request, "headers", None)
@@ -202,6 +208,8 @@ def settle_failure(lookup: Lookup) -> bool:
     if verdict.kind == "ok":
         return False  # pip skipped it for a reason we cannot prove to be damage
     _record(lookup, verdict, body)
+    lookup.handled = True
+    lookup.damaged = verdict.is_damage
     return verdict.is_damage
 
 

@@ -95,3 +95,41 @@ def test_a_function_bound_anew_by_a_reload_is_wrapped_again_and_never_twice() ->
     assert wrap_once(module, "answer", plus_one)
     assert not wrap_once(module, "answer", plus_one)
     assert module.answer() == 42
+
+
+def test_pips_warning_is_dropped_only_for_a_lookup_the_guard_handled(
+    package: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The filter pip's warning meets: a handled lookup hides it, any other lookup keeps it."""
+    import logging
+
+    monkeypatch.setattr(STATE, "verbosity", 0)  # what pip computed from its options
+
+    from pip_cache_guard.hook import Lookup
+
+    class CacheController:
+        def _load_from_cache(self, request: object) -> None:
+            return None
+
+    module = _controller_module(package, CacheController)
+    module.logger = logging.getLogger(f"{package}.controller")  # type: ignore[attr-defined]
+    patch.apply(module)
+    patch.apply(module)  # offered twice: still one filter
+    (warning_filter,) = module.logger.filters
+
+    def shown(handled: bool | None) -> bool:
+        record = logging.LogRecord(
+            module.logger.name, logging.WARNING, __file__, 1, patch.PIP_WARNING, None, None
+        )
+        lookup = None
+        if handled is not None:
+            lookup = Lookup(CacheController(), None, lambda payload: None, key=str)
+            lookup.handled = handled
+        with patch._running(lookup):
+            return bool(warning_filter.filter(record))
+
+    assert not shown(handled=True)
+    assert shown(handled=False)  # an entry the guard did not account for keeps pip's warning
+    assert shown(handled=None)  # a warning outside any guarded lookup
+    monkeypatch.setattr(STATE, "verbosity", 1)
+    assert shown(handled=True)  # pip -v: pip's own lines stay

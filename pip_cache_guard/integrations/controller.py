@@ -16,11 +16,18 @@ was given: re-reading the file afterwards would race with other pips sharing the
 the document it gets, just decoded by pip, is judged before pip changes it: a hit costs no second
 decode. A module with neither shape is left alone, and ``STATE.patch_points`` says so (for
 ``doctor``).
+
+pip's own "Cache entry deserialization failed, entry ignored" warning (every version, logged by the
+controller right after ``loads`` gave nothing) is folded into the guard's summary: the guard judges
+the entry as soon as ``loads`` returns nothing, so when the warning is logged it knows whether it
+handled that lookup, and a filter on the controller's logger drops exactly those records, unless
+pip runs verbose (``-v``). A warning for an entry the guard did not handle is left alone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import threading
 from collections.abc import Iterator
@@ -33,6 +40,7 @@ from pip_cache_guard.hook import STATE, Lookup
 from pip_cache_guard.integrations import Wrapper, has_parameters, is_wrapped, wrap_once
 
 _LEGACY_METHODS = ("cached_request", "conditional_headers", "update_cached_response")
+PIP_WARNING = "Cache entry deserialization failed, entry ignored"
 _slot = threading.local()  # the Lookup running on this thread, if any
 
 
@@ -71,6 +79,7 @@ def apply(module: ModuleType) -> None:
     else:
         STATE.patch_points[module.__name__] = "unsupported: unknown CacheController"
         return
+    _fold_warning(module)
     hook.watch_pip(module)
 
 
@@ -96,10 +105,13 @@ def _capture_loads(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs
         return wrapped(*args, **kwargs)
     lookup.data = args[1] if len(args) > 1 else kwargs.get("data")
     lookup.body_file = args[2] if len(args) > 2 else kwargs.get("body_file")
-    lookup.verdict = lookup.body = None  # judged afresh for these bytes
+    lookup.verdict = lookup.body = lookup.damaged = None  # judged afresh for these bytes
     with _running(lookup, "loading"):  # the serializer is decoding this lookup's bytes
         if not lookup.decide_in_loads:
-            return wrapped(*args, **kwargs)
+            response = wrapped(*args, **kwargs)
+            if response is None:  # judged now, before the controller logs its warning
+                hook.settle_failure(lookup)
+            return response
         with _running(None):  # whatever loads calls is not part of this lookup
             return _guarded(wrapped, args, kwargs, lookup)
 
@@ -153,3 +165,29 @@ def _guarded(wrapped: Callable[..., Any], args: Any, kwargs: Any, lookup: Lookup
     elif hook.settle_hit(lookup, response):
         return None
     return response
+
+
+class _HandledEntryFilter(logging.Filter):
+    """Drops pip's "deserialization failed" warning for an entry this lookup's guard handled."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            if record.msg != PIP_WARNING:
+                return True
+            lookup: Lookup | None = getattr(_slot, "lookup", None)
+            return lookup is None or not lookup.handled or _pip_is_verbose()
+        except Exception:
+            return True
+
+
+def _fold_warning(module: ModuleType) -> None:
+    logger = getattr(module, "logger", None)
+    if isinstance(logger, logging.Logger) and not any(
+        isinstance(existing, _HandledEntryFilter) for existing in logger.filters
+    ):
+        logger.addFilter(_HandledEntryFilter())
+
+
+def _pip_is_verbose() -> bool:
+    """Whether pip runs with ``-v``: the verbosity pip itself computed (``STATE.verbosity``)."""
+    return (STATE.verbosity or 0) > 0
