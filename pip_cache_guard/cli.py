@@ -93,28 +93,39 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _doctor(args)
         return _history(args)
     except OSError as exc:
-        where = f": {exc.filename}" if exc.filename else ""
-        print(f"pip-cache-guard: error: {exc.strerror or exc}{where}", file=sys.stderr)
-        return EXIT_ERROR
+        return _io_error(exc)
+
+
+def _io_error(exc: OSError) -> int:
+    where = f": {exc.filename}" if exc.filename else ""
+    print(f"pip-cache-guard: error: {exc.strerror or exc}{where}", file=sys.stderr)
+    return EXIT_ERROR
 
 
 def _verify(args: argparse.Namespace) -> int:
     if args.all:
         return _verify_all(args)
+    return run_verify(args.cache_dir, fix=args.fix, as_json=args.json)
+
+
+def run_verify(cache_dir: str | None, fix: bool, as_json: bool) -> int:
+    """``verify``'s whole run and exit code; ``pip cache verify`` calls it too."""
     from pip_cache_guard import render
     from pip_cache_guard.locate import legacy_dir_is_stale, locate
     from pip_cache_guard.verify import CacheMissing, verify
 
-    location = locate(args.cache_dir)
     try:
-        with _progress(enabled=not args.json and sys.stderr.isatty()) as advance:
+        location = locate(cache_dir)
+        with _progress(enabled=not as_json and sys.stderr.isatty()) as advance:
             scan = verify(
-                location, fix=args.fix, progress=advance, legacy_is_stale=legacy_dir_is_stale()
+                location, fix=fix, progress=advance, legacy_is_stale=legacy_dir_is_stale()
             )
     except CacheMissing as exc:
         print(f"pip-cache-guard: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    _emit(args.json, render.verify_json(scan), render.verify_text(scan))
+    except OSError as exc:
+        return _io_error(exc)
+    _emit(as_json, render.verify_json(scan), render.verify_text(scan))
     if scan.errors:
         return EXIT_ERROR
     return EXIT_PROBLEMS if scan.remaining else EXIT_OK

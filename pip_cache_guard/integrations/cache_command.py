@@ -1,0 +1,110 @@
+"""Integration with pip's ``cache`` command: ``pip cache verify [--fix] [--json]``.
+
+Users look for cache commands under ``pip cache``. Every pip since 20.1 (checked: 21.3 - 26.3) has
+``CacheCommand`` in ``pip._internal.commands.cache`` with a ``usage`` string, ``add_options(self)``
+(options go to ``self.cmd_opts``) and ``run(self, options, args)``; pip builds the command's
+parser (usage and ``--help`` text from ``usage`` and the class docstring) when it instantiates the
+class, after this module patched it. ``verify`` is one line in both texts, two options, and ``run``
+answering ``verify`` itself with ``pip-cache-guard verify``'s engine and exit codes, on the cache
+pip itself would use (its ``--cache-dir``, config and environment). Every other subcommand goes to
+pip's own ``run`` untouched; given ``--fix`` or ``--json`` they fail exactly as pip fails on an
+unknown option. Another shape of ``CacheCommand`` is left alone.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import ModuleType
+from typing import Any, Callable
+
+from pip_cache_guard import cli
+from pip_cache_guard.hook import STATE
+from pip_cache_guard.integrations import has_parameters, wrap_once
+from pip_cache_guard.switches import report_internal_error
+
+SUBCOMMAND = "verify"
+USAGE_LINE = "%prog verify [--fix] [--json]"
+HELP_LINE = (
+    "- verify: Check every entry of the cache for damage (pip-cache-guard); "
+    "--fix deletes exactly the damaged files."
+)
+# Where the options land in pip's ``options``; named so that they cannot meet pip's own.
+FIX_DEST = "pip_cache_guard_fix"
+JSON_DEST = "pip_cache_guard_json"
+
+
+def apply(module: ModuleType) -> None:
+    """Add ``verify`` to one ``pip._internal.commands.cache`` module, if it has the known shape."""
+    command = getattr(module, "CacheCommand", None)
+    if (
+        command is None
+        or not isinstance(getattr(command, "usage", None), str)
+        or not has_parameters(command, "run", ["self", "options", "args"], exact=True)
+        or not has_parameters(command, "add_options", ["self"], exact=True)
+    ):
+        STATE.patch_points[module.__name__] = "unsupported: unknown CacheCommand"
+        return
+    if wrap_once(command, "run", _run):
+        wrap_once(command, "add_options", _add_options)
+        command.usage = f"{command.usage.rstrip()}\n        {USAGE_LINE}\n    "
+        command.__doc__ = _with_help_line(command.__doc__ or "")
+    STATE.patch_points[module.__name__] = "CacheCommand.run (pip cache verify)"
+
+
+def _with_help_line(doc: str) -> str:
+    """The class docstring with ``HELP_LINE`` after pip's last ``- name: ...`` subcommand line."""
+    lines = doc.splitlines()
+    listed = [n for n, line in enumerate(lines) if line.lstrip().startswith("- purge:")]
+    if not listed:
+        return doc
+    indent = lines[listed[-1]][: len(lines[listed[-1]]) - len(lines[listed[-1]].lstrip())]
+    lines.insert(listed[-1] + 1, indent + HELP_LINE)
+    return "\n".join(lines) + ("\n" if doc.endswith("\n") else "")
+
+
+def _add_options(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    result = wrapped(*args, **kwargs)
+    try:
+        instance.cmd_opts.add_option(
+            "--fix",
+            action="store_true",
+            dest=FIX_DEST,
+            default=False,
+            help="verify: delete exactly the damaged files",
+        )
+        instance.cmd_opts.add_option(
+            "--json",
+            action="store_true",
+            dest=JSON_DEST,
+            default=False,
+            help="verify: print a JSON document on stdout",
+        )
+    except Exception:  # pip gained options of these names: pip cache stays as pip made it
+        report_internal_error("adding pip cache verify's options")
+    return result
+
+
+def _run(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    if len(args) != 2 or kwargs:  # pip calls run(options, args); anything else is not ours
+        return wrapped(*args, **kwargs)
+    options, arguments = args
+    if not arguments or arguments[0] != SUBCOMMAND or not getattr(options, "cache_dir", None):
+        for flag, dest in (("--fix", FIX_DEST), ("--json", JSON_DEST)):
+            if getattr(options, dest, False):  # what pip's parser says and does without us
+                instance.parser.print_usage(sys.stderr)
+                sys.stderr.write(f"no such option: {flag}\n")
+                return cli.EXIT_ERROR
+        return wrapped(*args, **kwargs)
+    if len(arguments) > 1:
+        sys.stderr.write("ERROR: Too many arguments\n")
+        return cli.EXIT_ERROR
+    try:
+        return cli.run_verify(
+            options.cache_dir,
+            fix=bool(getattr(options, FIX_DEST, False)),
+            as_json=bool(getattr(options, JSON_DEST, False)),
+        )
+    except Exception as exc:  # the guard's own failure: an error exit, never a traceback in pip
+        report_internal_error("pip cache verify")
+        sys.stderr.write(f"pip-cache-guard: error: {type(exc).__name__}: {exc}\n")
+        return cli.EXIT_ERROR
