@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Callable, Literal, TypeVar
 
-from pip_cache_guard import entries, report
+from pip_cache_guard import entries, report, spool
 from pip_cache_guard.diagnose import (
     DAMAGE_KINDS,
     MISSING_BODY,
@@ -98,6 +98,10 @@ class GuardState:
     # Index pages whose last response came from the HTTP cache: requested URL -> final URL.
     cached_pages: dict[str, str] = field(default_factory=dict)
     refetched_pages: set[str] = field(default_factory=set)  # one retry per page and process
+    # The spool shared with child pips (``spool``): the outermost guarded pip owns it and merges
+    # what its children hand over; a child hands its events over instead of reporting.
+    spool: str | None = None
+    spool_owner: bool = False
 
 
 STATE = GuardState()
@@ -604,12 +608,24 @@ def _body_status(body_file: Any) -> os.stat_result | None:
 
 
 @_never_raises(None)
+def open_spool() -> None:
+    """Join the spool of the guarded pip that started this one, or export one for children."""
+    if STATE.spool is None:
+        STATE.spool, STATE.spool_owner = spool.open_or_join(os.environ)
+
+
+@_never_raises(None)
 def at_exit() -> None:
     """Write the JSON report (if asked), remember the incident, print the summary.
 
     Each step has its own boundary too, so that a failing history never costs the summary."""
     if not STATE.reports_at_exit:
         return
+    if STATE.spool is not None and not STATE.spool_owner:
+        if STATE.ledger.events() and _hand_over(STATE.spool):
+            return  # a child pip: the pip that started it tells
+    elif STATE.spool is not None:
+        _merge_children(STATE.spool)
     events = STATE.ledger.events()
     cache_dir = STATE.ledger.cache_dir
     _write_report(events, cache_dir)
@@ -618,6 +634,25 @@ def at_exit() -> None:
     advice = _remember(events, cache_dir or "")
     seen_in = STATE.ledger.event_cache_dirs()
     _print_summary(events, ", ".join(seen_in) if len(seen_in) > 1 else cache_dir, advice or [])
+
+
+@_never_raises(False)
+def _hand_over(path: str) -> bool:
+    spool.hand_over(path, STATE.ledger.events(), STATE.ledger.cache_dir, STATE.pip_version)
+    return True
+
+
+@_never_raises(None)
+def _merge_children(path: str) -> None:
+    """Add what child pips handed over to this pip's events, each entry once."""
+    known = {event.cache_file for event in STATE.ledger.events() if event.cache_file}
+    for cache_dir, event in spool.collect(path):
+        if event.cache_file and event.cache_file in known:
+            continue
+        known.add(event.cache_file)
+        if cache_dir:
+            STATE.ledger.note_cache_dir(cache_dir)
+        STATE.ledger.record(cache_dir, event.url, event)
 
 
 @_never_raises(None)

@@ -1,0 +1,77 @@
+"""What child pips healed, handed to the guarded pip that started them.
+
+pip installs an sdist's build dependencies with a second pip in a subprocess and shows that pip's
+output only when it fails: a child's summary would be hidden, and its report overwritten by the
+outer pip's. So the first guarded pip of a process tree exports ``SPOOL_VARIABLE``, a private
+directory that does not exist yet; a guarded pip that finds it set writes its events there (one
+file in the report's schema) instead of reporting itself, and the pip that exported it merges
+them at exit into its own summary, report and history. Stdlib only: imported with ``hook``, before
+pip 26.1+'s import barrier.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import MutableMapping, Sequence
+
+from pip_cache_guard import report
+from pip_cache_guard.ledger import Event
+
+SPOOL_VARIABLE = "_PIP_CACHE_GUARD_SPOOL"  # private: set by a guarded pip for its children only
+_FIELDS = ("url", "cache_file", "kind", "reason", "action", "bytes")
+
+
+def open_or_join(environ: MutableMapping[str, str]) -> tuple[str, bool]:
+    """The spool of this process tree, and whether this process owns it (exported it)."""
+    inherited = environ.get(SPOOL_VARIABLE)
+    if inherited:
+        return inherited, False
+    name = f"pip-cache-guard-spool-{os.getpid()}-{secrets.token_hex(8)}"
+    path = os.path.join(tempfile.gettempdir(), name)
+    environ[SPOOL_VARIABLE] = path
+    return path, True
+
+
+def hand_over(
+    path: str, events: Sequence[Event], cache_dir: str | None, pip_version: str | None
+) -> None:
+    """A child's events, written into the spool for its parent (which removes them)."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    name = f"{os.getpid()}-{secrets.token_hex(4)}.json"
+    report.write_json_atomically(
+        os.path.join(path, name), report.document(events, cache_dir, pip_version)
+    )
+
+
+def collect(path: str) -> list[tuple[str, Event]]:
+    """Every child's events as ``(cache_dir, event)``, oldest first; then the spool is removed.
+
+    A file that cannot be read (a child killed while writing leaves only its ``.tmp``) is skipped.
+    """
+    try:
+        names = [os.path.join(path, name) for name in os.listdir(path) if name.endswith(".json")]
+    except OSError:
+        return []
+    found = []
+    for name in sorted(names, key=_mtime):
+        try:
+            with open(name, encoding="utf-8") as stream:
+                document = json.load(stream)
+            cache_dir = str(document.get("cache_dir") or "")
+            for event in document["events"]:
+                found.append((cache_dir, Event(*(event[field] for field in _FIELDS))))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    shutil.rmtree(path, ignore_errors=True)
+    return found
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0

@@ -1,0 +1,63 @@
+"""What pip's own child pips healed is told by the pip the user ran (issue 11).
+
+``pip install`` of an sdist makes pip install the sdist's build backend with a second pip in a
+subprocess, whose output pip shows only when it fails. That child meets the damaged cache entries
+of the backend; the outer pip's summary, JSON report and history must name them, each once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from support import cache
+from support.guarded import GuardFiles, assert_clean_exit, outcomes, read_report, summary_block
+from support.index import LoopbackIndex
+from support.runner import describe, pip_download, run_pip
+from support.sdists import BACKEND, SDIST, build_backend_wheel, build_sdist
+from support.venvs import VenvFactory, find_python
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("pip", ["26.3", "21.3.1"])
+def test_the_outer_pip_tells_what_its_build_dependency_pip_healed(
+    pip: str, make_venv: VenvFactory, cache_dir: Path, index: LoopbackIndex, tmp_path: Path
+) -> None:
+    venv = make_venv(find_python("3.11"), pip, guard=True)
+    backend_wheel = build_backend_wheel(tmp_path / "dists")
+    index.add_wheel(backend_wheel)
+    index.add_wheel(build_sdist(tmp_path / "dists"))
+    files = GuardFiles(tmp_path)
+    # The child pip gets no --cache-dir from its parent: the environment gives both the same cache.
+    # TMPDIR of the test's own: the spool of the outer pip must be gone from there afterwards.
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    same_cache = {"PIP_CACHE_DIR": str(cache_dir), "TMPDIR": str(temporary)}
+    fill = pip_download(venv, cache_dir, index, [BACKEND], files.env(**same_cache))
+    assert fill.returncode == 0, describe(fill)
+    urls = [index.project_url(BACKEND), index.file_url(backend_wheel.name)]
+    legacy = pip == "21.3.1"
+    for url in urls:
+        cache.truncate(cache.entry_path(cache_dir, url, legacy=legacy), -7)
+
+    result = run_pip(
+        venv,
+        ["install", "--no-deps", "--target", str(tmp_path / "target"), SDIST],
+        cache_dir,
+        index,
+        files.env(report="outer", **same_cache),
+    )
+
+    assert_clean_exit(result)
+    assert (tmp_path / "target" / "guardtest_built" / "__init__.py").is_file()
+    block = summary_block(result.stderr)
+    assert block[0].startswith("pip-cache-guard: 2 damaged cache entries (2 corrupt)"), block
+    assert any(backend_wheel.name in line for line in block), block
+    assert outcomes(read_report(files.report("outer"))) == {
+        url: ("corrupt", "deleted") for url in urls
+    }
+    (incident,) = files.history_lines()
+    assert sorted(event["url"] for event in incident["events"]) == sorted(urls)
+    assert not list(temporary.glob("pip-cache-guard-spool-*"))
