@@ -41,6 +41,7 @@ WATCHED_TAILS = (
     "pip._internal.index.collector",
     "pip._internal.index.package_finder",
     "pip._internal.commands.cache",
+    "pip._internal.utils.subprocess",
 )
 # Marks our finder, so that install() never adds a second one (venvs before Python 3.15 run every
 # .pth twice), even if this module were loaded twice under different names.

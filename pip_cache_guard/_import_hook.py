@@ -40,6 +40,7 @@ INTEGRATIONS: dict[str, str] = {
     "pip._internal.index.collector": "pip_cache_guard.integrations.index_pages",
     "pip._internal.index.package_finder": "pip_cache_guard.integrations.index_pages",
     "pip._internal.commands.cache": "pip_cache_guard.integrations.cache_command",
+    "pip._internal.utils.subprocess": "pip_cache_guard.integrations.pip_subprocess",
 }
 assert set(INTEGRATIONS) == set(WATCHED_TAILS)
 # The third-party modules the guard imports inside pip (the patching layer; the history's

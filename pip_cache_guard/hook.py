@@ -162,9 +162,8 @@ def watch_pip(module: ModuleType) -> None:
         if found:
             STATE.pip_version = getattr(sys.modules.get(pip_package), "__version__", None)
             break
-    if not STATE.exit_handler_registered:
-        atexit.register(at_exit)
-        STATE.exit_handler_registered = True
+    join_spool()  # a child of a guarded pip hands its events to that pip at exit
+    register_exit_handler()
 
 
 @_never_raises(None)
@@ -608,22 +607,42 @@ def _body_status(body_file: Any) -> os.stat_result | None:
 
 
 @_never_raises(None)
-def open_spool() -> None:
-    """Join the spool of the guarded pip that started this one, or export one for children."""
+def register_exit_handler() -> None:
+    """Run ``at_exit`` when this process ends (once, however many integrations ask)."""
+    if not STATE.exit_handler_registered:
+        atexit.register(at_exit)
+        STATE.exit_handler_registered = True
+
+
+@_never_raises(None)
+def join_spool() -> None:
+    """If a guarded pip started this process, hand events to it at exit instead of reporting."""
     if STATE.spool is None:
-        STATE.spool, STATE.spool_owner = spool.open_or_join(os.environ)
+        STATE.spool = spool.inherited(os.environ)
+
+
+@_never_raises(None)
+def spool_for_children() -> str | None:
+    """The spool for a subprocess pip starts: the inherited one, or this process's own."""
+    join_spool()
+    if STATE.spool is None:
+        STATE.spool, STATE.spool_owner = spool.new_path(), True
+    register_exit_handler()
+    return STATE.spool
 
 
 @_never_raises(None)
 def at_exit() -> None:
     """Write the JSON report (if asked), remember the incident, print the summary.
 
-    Each step has its own boundary too, so that a failing history never costs the summary."""
+    A child pip hands its events to the pip that started it instead; that pip first merges what
+    its children handed over. Each step has its own boundary too, so that a failing history never
+    costs the summary."""
     if not STATE.reports_at_exit:
         return
     if STATE.spool is not None and not STATE.spool_owner:
-        if STATE.ledger.events() and _hand_over(STATE.spool):
-            return  # a child pip: the pip that started it tells
+        if not STATE.ledger.events() or _hand_over(STATE.spool):
+            return  # a child pip: the pip that started it reports (if the hand-over failed: we)
     elif STATE.spool is not None:
         _merge_children(STATE.spool)
     events = STATE.ledger.events()

@@ -2,11 +2,13 @@
 
 pip installs an sdist's build dependencies with a second pip in a subprocess and shows that pip's
 output only when it fails: a child's summary would be hidden, and its report overwritten by the
-outer pip's. So the first guarded pip of a process tree exports ``SPOOL_VARIABLE``, a private
-directory that does not exist yet; a guarded pip that finds it set writes its events there (one
-file in the report's schema) instead of reporting itself, and the pip that exported it merges
-them at exit into its own summary, report and history. Stdlib only: imported with ``hook``, before
-pip 26.1+'s import barrier.
+outer pip's. So a guarded pip gives the subprocesses it starts itself (``call_subprocess``,
+see ``integrations.pip_subprocess``) ``SPOOL_VARIABLE``, a private directory that does not exist
+yet; a guarded pip that finds it set writes its events there (one file in the report's schema)
+instead of reporting itself, and the pip that handed it out merges them at exit into its own
+summary, report and history. Only pip's own subprocesses get it: a program that runs pip as a
+subprocess sees pip's summary as always. Stdlib only: imported with ``hook``, before pip 26.1+'s
+import barrier.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from pip_cache_guard import report
 from pip_cache_guard.ledger import Event
@@ -25,15 +27,15 @@ SPOOL_VARIABLE = "_PIP_CACHE_GUARD_SPOOL"  # private: set by a guarded pip for i
 _FIELDS = ("url", "cache_file", "kind", "reason", "action", "bytes")
 
 
-def open_or_join(environ: MutableMapping[str, str]) -> tuple[str, bool]:
-    """The spool of this process tree, and whether this process owns it (exported it)."""
-    inherited = environ.get(SPOOL_VARIABLE)
-    if inherited:
-        return inherited, False
+def inherited(environ: Mapping[str, str]) -> str | None:
+    """The spool of the guarded pip that started this process, if one did."""
+    return environ.get(SPOOL_VARIABLE) or None
+
+
+def new_path() -> str:
+    """A spool for this process's children: a fresh name, created by the first child to use it."""
     name = f"pip-cache-guard-spool-{os.getpid()}-{secrets.token_hex(8)}"
-    path = os.path.join(tempfile.gettempdir(), name)
-    environ[SPOOL_VARIABLE] = path
-    return path, True
+    return os.path.join(tempfile.gettempdir(), name)
 
 
 def hand_over(

@@ -14,7 +14,7 @@ import pytest
 from support import cache
 from support.guarded import GuardFiles, assert_clean_exit, outcomes, read_report, summary_block
 from support.index import LoopbackIndex
-from support.runner import describe, pip_download, run_pip
+from support.runner import describe, pip_download, run_pip, run_python
 from support.sdists import BACKEND, SDIST, build_backend_wheel, build_sdist
 from support.venvs import VenvFactory, find_python
 
@@ -61,3 +61,30 @@ def test_the_outer_pip_tells_what_its_build_dependency_pip_healed(
     (incident,) = files.history_lines()
     assert sorted(event["url"] for event in incident["events"]) == sorted(urls)
     assert not list(temporary.glob("pip-cache-guard-spool-*"))
+
+
+def test_a_program_that_runs_pip_sees_pips_summary_even_after_importing_pips_controller(
+    make_venv: VenvFactory, cache_dir: Path, index: LoopbackIndex, tmp_path: Path
+) -> None:
+    """Only pip's own subprocesses hand their events over: the spool never leaks into a parent."""
+    venv = make_venv(find_python("3.11"), "26.3", guard=True)
+    files = GuardFiles(tmp_path)
+    fill = pip_download(venv, cache_dir, index, ["guardtest-alpha"], files.env())
+    assert fill.returncode == 0, describe(fill)
+    cache.truncate(cache.entry_path(cache_dir, index.project_url("guardtest-alpha")), -7)
+    program = (
+        "import subprocess, sys\n"
+        "import pip._vendor.cachecontrol.controller  # guarded here too\n"
+        "result = subprocess.run([sys.executable, '-m', 'pip', 'download', '--no-deps', '-d',\n"
+        f"    {str(tmp_path / 'dl')!r}, '--cache-dir', {str(cache_dir)!r}, '--index-url',\n"
+        f"    {index.url!r}, '--trusted-host', '127.0.0.1', 'guardtest-alpha'],\n"
+        "    capture_output=True, text=True)\n"
+        "sys.stdout.write(result.stderr)\n"
+    )
+
+    result = run_python(venv, ["-c", program], files.env())
+
+    assert result.returncode == 0, describe(result)
+    (first, *_) = summary_block(result.stdout)  # pip's stderr, as the program saw it
+    assert first.startswith("pip-cache-guard: 1 damaged"), describe(result)
+    assert "pip-cache-guard:" not in result.stderr, describe(result)

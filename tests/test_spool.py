@@ -10,11 +10,11 @@ from pip_cache_guard.ledger import Event
 EVENT = Event("https://host/x.whl", "/c/http-v2/a/b", "corrupt", "truncated", "deleted", 12)
 
 
-def test_the_first_pip_exports_the_spool_and_its_children_join_it() -> None:
-    environ: dict[str, str] = {}
-    path, owner = spool.open_or_join(environ)
-    assert owner and environ[spool.SPOOL_VARIABLE] == path
-    assert spool.open_or_join(dict(environ)) == (path, False)
+def test_a_spool_is_inherited_only_from_the_environment_a_guarded_pip_gave() -> None:
+    assert spool.inherited({}) is None
+    path = spool.new_path()
+    assert spool.inherited({spool.SPOOL_VARIABLE: path}) == path
+    assert spool.new_path() != path
 
 
 def test_children_hand_over_and_the_owner_collects_once(tmp_path: Path) -> None:

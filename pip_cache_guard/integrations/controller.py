@@ -80,7 +80,6 @@ def apply(module: ModuleType) -> None:
         STATE.patch_points[module.__name__] = "unsupported: unknown CacheController"
         return
     _fold_warning(module)
-    hook.open_spool()
     hook.watch_pip(module)
 
 
