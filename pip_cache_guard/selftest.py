@@ -93,7 +93,8 @@ def _provoke() -> Outcome:
         if event is None:
             return Outcome(False, f"pip {pip_version} read a damaged entry unseen by the hook")
         if event.action != "deleted" or any(os.path.exists(name) for name in files):
-            return Outcome(False, f"the hook saw the damaged entry but did not delete it: {event}")
+            why = f"{event.action}: {event.reason}"
+            return Outcome(False, f"the hook saw the damaged entry but it is still there ({why})")
     return Outcome(
         True,
         f"selftest passed: pip {pip_version} read a damaged cache entry ({event.kind}); the hook "
