@@ -657,7 +657,7 @@ def at_exit() -> None:
 
 @_never_raises(False)
 def _hand_over(path: str) -> bool:
-    spool.hand_over(path, STATE.ledger.events(), STATE.ledger.cache_dir, STATE.pip_version)
+    spool.hand_over(path, STATE.ledger.events(), STATE.ledger.cache_dir)
     return True
 
 

@@ -4,7 +4,7 @@ pip installs an sdist's build dependencies with a second pip in a subprocess and
 output only when it fails: a child's summary would be hidden, and its report overwritten by the
 outer pip's. So a guarded pip gives the subprocesses it starts itself (``call_subprocess``,
 see ``integrations.pip_subprocess``) ``SPOOL_VARIABLE``, a private directory that does not exist
-yet; a guarded pip that finds it set writes its events there (one file in the report's schema)
+yet; a guarded pip that finds it set writes its events there (one JSON file, each event whole)
 instead of reporting itself, and the pip that handed it out merges them at exit into its own
 summary, report and history. Only pip's own subprocesses get it: a program that runs pip as a
 subprocess sees pip's summary as always. Stdlib only: imported with ``hook``, before pip 26.1+'s
@@ -19,12 +19,13 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, fields
 
 from pip_cache_guard import report
 from pip_cache_guard.ledger import Event
 
 SPOOL_VARIABLE = "_PIP_CACHE_GUARD_SPOOL"  # private: set by a guarded pip for its children only
-_FIELDS = ("url", "cache_file", "kind", "reason", "action", "bytes")
+_FIELDS = [field.name for field in fields(Event)]
 
 
 def inherited(environ: Mapping[str, str]) -> str | None:
@@ -38,15 +39,12 @@ def new_path() -> str:
     return os.path.join(tempfile.gettempdir(), name)
 
 
-def hand_over(
-    path: str, events: Sequence[Event], cache_dir: str | None, pip_version: str | None
-) -> None:
+def hand_over(path: str, events: Sequence[Event], cache_dir: str | None) -> None:
     """A child's events, written into the spool for its parent (which removes them)."""
     os.makedirs(path, mode=0o700, exist_ok=True)
     name = f"{os.getpid()}-{secrets.token_hex(4)}.json"
-    report.write_json_atomically(
-        os.path.join(path, name), report.document(events, cache_dir, pip_version)
-    )
+    document = {"cache_dir": cache_dir, "events": [asdict(event) for event in events]}
+    report.write_json_atomically(os.path.join(path, name), document)
 
 
 def collect(path: str) -> list[tuple[str, Event]]:
@@ -65,7 +63,7 @@ def collect(path: str) -> list[tuple[str, Event]]:
                 document = json.load(stream)
             cache_dir = str(document.get("cache_dir") or "")
             for event in document["events"]:
-                found.append((cache_dir, Event(*(event[field] for field in _FIELDS))))
+                found.append((cache_dir, Event(**{name: event[name] for name in _FIELDS})))
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue
     shutil.rmtree(path, ignore_errors=True)
