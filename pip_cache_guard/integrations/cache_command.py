@@ -17,7 +17,6 @@ import sys
 from types import ModuleType
 from typing import Any, Callable
 
-from pip_cache_guard import cli
 from pip_cache_guard.hook import STATE
 from pip_cache_guard.integrations import has_parameters, wrap_once
 from pip_cache_guard.switches import report_internal_error
@@ -31,6 +30,7 @@ HELP_LINE = (
 # Where the options land in pip's ``options``; named so that they cannot meet pip's own.
 FIX_DEST = "pip_cache_guard_fix"
 JSON_DEST = "pip_cache_guard_json"
+USAGE_ERROR = 2  # pip's exit code for an unknown option, and the guard's for an error
 
 
 def apply(module: ModuleType) -> None:
@@ -93,12 +93,16 @@ def _run(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> 
             if getattr(options, dest, False):  # what pip's parser says and does without us
                 instance.parser.print_usage(sys.stderr)
                 sys.stderr.write(f"no such option: {flag}\n")
-                return cli.EXIT_ERROR
+                return USAGE_ERROR
         return wrapped(*args, **kwargs)
     if len(arguments) > 1:
         sys.stderr.write("ERROR: Too many arguments\n")
-        return cli.EXIT_ERROR
+        return USAGE_ERROR
     try:
+        # The guard's command line, imported only now: pip's cache command installs nothing, so
+        # no import barrier (pip 26.1+) is up here, and no build environment ever runs it.
+        from pip_cache_guard import cli
+
         return cli.run_verify(
             options.cache_dir,
             fix=bool(getattr(options, FIX_DEST, False)),
@@ -107,4 +111,4 @@ def _run(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> 
     except Exception as exc:  # the guard's own failure: an error exit, never a traceback in pip
         report_internal_error("pip cache verify")
         sys.stderr.write(f"pip-cache-guard: error: {type(exc).__name__}: {exc}\n")
-        return cli.EXIT_ERROR
+        return USAGE_ERROR
