@@ -1,8 +1,8 @@
 """What pip's own child pips healed is told by the pip the user ran (issue 11).
 
-``pip install`` of an sdist makes pip install the sdist's build backend with a second pip in a
+``pip install`` of an sdist makes pip install the sdist's build dependency with a second pip in a
 subprocess, whose output pip shows only when it fails. That child meets the damaged cache entries
-of the backend; the outer pip's summary, JSON report and history must name them, each once.
+of the dependency; the outer pip's summary, JSON report and history must name them, each once.
 """
 
 from __future__ import annotations
@@ -15,29 +15,36 @@ from support import cache
 from support.guarded import GuardFiles, assert_clean_exit, outcomes, read_report, summary_block
 from support.index import LoopbackIndex
 from support.runner import describe, pip_download, run_pip, run_python
-from support.sdists import BACKEND, SDIST, build_backend_wheel, build_sdist
 from support.venvs import VenvFactory, find_python
+from support.wheels import BuiltWheel, build_sdist
 
 pytestmark = pytest.mark.e2e
+
+SDIST = "guardtest-built"  # its in-tree backend needs BUILD_DEPENDENCY to build
+BUILD_DEPENDENCY = "guardtest-charlie"
 
 
 @pytest.mark.parametrize("pip", ["26.3", "21.3.1"])
 def test_the_outer_pip_tells_what_its_build_dependency_pip_healed(
-    pip: str, make_venv: VenvFactory, cache_dir: Path, index: LoopbackIndex, tmp_path: Path
+    pip: str,
+    make_venv: VenvFactory,
+    cache_dir: Path,
+    index: LoopbackIndex,
+    guardtest_wheels: dict[str, BuiltWheel],
+    tmp_path: Path,
 ) -> None:
     venv = make_venv(find_python("3.11"), pip, guard=True)
-    backend_wheel = build_backend_wheel(tmp_path / "dists")
-    index.add_wheel(backend_wheel)
-    index.add_wheel(build_sdist(tmp_path / "dists"))
+    dependency = guardtest_wheels[BUILD_DEPENDENCY]
+    index.add_wheel(build_sdist(tmp_path / "dists", SDIST, BUILD_DEPENDENCY).path)
     files = GuardFiles(tmp_path)
     # The child pip gets no --cache-dir from its parent: the environment gives both the same cache.
     # TMPDIR of the test's own: the spool of the outer pip must be gone from there afterwards.
     temporary = tmp_path / "tmp"
     temporary.mkdir()
     same_cache = {"PIP_CACHE_DIR": str(cache_dir), "TMPDIR": str(temporary)}
-    fill = pip_download(venv, cache_dir, index, [BACKEND], files.env(**same_cache))
+    fill = pip_download(venv, cache_dir, index, [BUILD_DEPENDENCY], files.env(**same_cache))
     assert fill.returncode == 0, describe(fill)
-    urls = [index.project_url(BACKEND), index.file_url(backend_wheel.name)]
+    urls = [index.project_url(BUILD_DEPENDENCY), index.file_url(dependency.filename)]
     legacy = pip == "21.3.1"
     for url in urls:
         cache.truncate(cache.entry_path(cache_dir, url, legacy=legacy), -7)
@@ -54,7 +61,7 @@ def test_the_outer_pip_tells_what_its_build_dependency_pip_healed(
     assert (tmp_path / "target" / "guardtest_built" / "__init__.py").is_file()
     block = summary_block(result.stderr)
     assert block[0].startswith("pip-cache-guard: 2 damaged cache entries (2 corrupt)"), block
-    assert any(backend_wheel.name in line for line in block), block
+    assert any(dependency.filename in line for line in block), block
     assert outcomes(read_report(files.report("outer"))) == {
         url: ("corrupt", "deleted") for url in urls
     }

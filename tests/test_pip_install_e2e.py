@@ -128,7 +128,7 @@ def test_the_child_pip_that_installs_build_dependencies_heals_and_remembers_too(
     assert (tmp_path / "second" / "guardtest_sdist" / "__init__.py").is_file()
     assert index.count(f"/files/{dependency.filename}") == 1, index.counts()
     url = cache.cache_key(index.file_url(dependency.filename))
-    assert url in stderr  # the child's own summary, at -v
+    assert url in stderr  # the parent's summary tells what its child healed (-v: the URL)
     incidents = files.history_lines()
-    assert len(incidents) == 1, incidents  # the child's; the parent found nothing to remember
+    assert len(incidents) == 1, incidents  # one: the parent's, with its child's event
     assert [(e["url"], e["action"]) for e in incidents[0]["events"]] == [(url, "deleted")]
