@@ -19,13 +19,12 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, fields
 
 from pip_cache_guard import report
 from pip_cache_guard.ledger import Event
 
 SPOOL_VARIABLE = "_PIP_CACHE_GUARD_SPOOL"  # private: set by a guarded pip for its children only
-_FIELDS = [field.name for field in fields(Event)]
+_FIELDS = Event._fields
 
 
 def inherited(environ: Mapping[str, str]) -> str | None:
@@ -43,7 +42,7 @@ def hand_over(path: str, events: Sequence[Event], cache_dir: str | None) -> None
     """A child's events, written into the spool for its parent (which removes them)."""
     os.makedirs(path, mode=0o700, exist_ok=True)
     name = f"{os.getpid()}-{secrets.token_hex(4)}.json"
-    document = {"cache_dir": cache_dir, "events": [asdict(event) for event in events]}
+    document = {"cache_dir": cache_dir, "events": [event._asdict() for event in events]}
     report.write_json_atomically(os.path.join(path, name), document)
 
 
@@ -63,7 +62,7 @@ def collect(path: str) -> list[tuple[str, Event]]:
                 document = json.load(stream)
             cache_dir = str(document.get("cache_dir") or "")
             for event in document["events"]:
-                found.append((cache_dir, Event(**{name: event[name] for name in _FIELDS})))
+                found.append((cache_dir, Event(**{k: event[k] for k in _FIELDS if k in event})))
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue
     shutil.rmtree(path, ignore_errors=True)
