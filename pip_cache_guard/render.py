@@ -14,7 +14,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from pip_cache_guard import __version__
-from pip_cache_guard.report import format_size, url_file_name
+from pip_cache_guard.report import format_size, plural, url_file_name
 
 if TYPE_CHECKING:  # `verify --json` should not pay for importing doctor's and history's needs
     from pip_cache_guard.doctor import Health
@@ -219,7 +219,8 @@ def history_json(incidents: Sequence[Incident]) -> dict[str, Any]:
 def history_text(incidents: Sequence[Incident], path: str) -> str:
     if not incidents:
         return f"pip-cache-guard history: no incidents recorded ({path})\n"
-    lines = [f"pip-cache-guard history: {len(incidents)} incidents, newest first ({path})"]
+    count = plural(len(incidents), "incident", "incidents")
+    lines = [f"pip-cache-guard history: {count}, newest first ({path})"]
     lines.extend(f"  {incident_line(incident)}" for incident in incidents)
     return "\n".join(lines) + "\n"
 

@@ -69,8 +69,9 @@ def format_size(size: int) -> str:
     return f"{value:.1f} {units[unit]}"
 
 
-def _plural(count: int, singular: str, plural: str) -> str:
-    return f"{count} {singular if count == 1 else plural}"
+def plural(count: int, singular: str, many: str) -> str:
+    """``count`` and the noun that goes with it: "1 entry", "2 entries"."""
+    return f"{count} {singular if count == 1 else many}"
 
 
 def summary(
@@ -143,11 +144,11 @@ def _headline(damaged: Sequence[Event], skipped: Sequence[Event]) -> str:
             done.append(f"{actions['kept']} left alone")
         if actions["already-deleted"]:
             done.append(f"{actions['already-deleted']} already deleted by another process")
-        entries = _plural(len(damaged), "damaged cache entry", "damaged cache entries")
+        entries = plural(len(damaged), "damaged cache entry", "damaged cache entries")
         parts.append(f"{entries} ({kind_text}): {', '.join(done)}")
     for kind, count in Counter(event.kind for event in skipped).items():
-        (singular, plural), what, _ = _NOT_DAMAGE.get(kind, _NOT_DAMAGE["vary-mismatch"])
-        parts.append(f"{_plural(count, singular, plural)} {what}")
+        (singular, many), what, _ = _NOT_DAMAGE.get(kind, _NOT_DAMAGE["vary-mismatch"])
+        parts.append(f"{plural(count, singular, many)} {what}")
     return "; ".join(parts)
 
 

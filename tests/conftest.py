@@ -26,6 +26,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 AUTH_CREDENTIALS = ("guard-user", "s3cr3t-t0ken")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test writes the developer's own history: every process the tests start inherits a
+    state directory of the session's own (tests that read the history set one of their own)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state-home")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def guardtest_wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuiltWheel]:
     """The six ``guardtest-*`` wheels, keyed by project name (``"guardtest-alpha"``...)."""

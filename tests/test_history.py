@@ -189,7 +189,9 @@ def test_a_well_formed_line_of_the_wrong_shape_is_skipped(tmp_path: Path, line: 
     incidents = history.read(str(path))
 
     assert [incident.cache_dir for incident in incidents] == ["/cache"]
-    assert "1 corrupt" in render.history_text(incidents, str(path))
+    text = render.history_text(incidents, str(path))
+    assert "1 corrupt" in text
+    assert "history: 1 incident, newest first" in text
 
 
 def test_a_token_in_a_line_written_before_redaction_improved_is_not_shown(tmp_path: Path) -> None:
