@@ -46,8 +46,9 @@ def filled_cache(
 ) -> Path:
     """A cache holding every project's page and wheel; tests work on copies of it."""
     root = tmp_path_factory.mktemp("filled")
+    index = index_server.fresh()  # whatever the tests before this module left it doing
     result = pip_download(
-        venv, root / "cache", index_server, PROJECTS, {"XDG_STATE_HOME": str(root / "state")}
+        venv, root / "cache", index, PROJECTS, {"XDG_STATE_HOME": str(root / "state")}
     )
     assert result.returncode == 0, describe(result)
     return root / "cache"
