@@ -15,8 +15,7 @@ import os
 import re
 import secrets
 import stat
-from dataclasses import dataclass
-from typing import BinaryIO, Callable, Literal
+from typing import BinaryIO, Callable, Literal, NamedTuple
 
 BODY_SUFFIX = ".body"
 # CacheControl writes an entry as two files, metadata first, then the body (from memory, right
@@ -34,9 +33,11 @@ Action = Literal["deleted", "kept", "delete-failed", "already-deleted", "restore
 ALREADY_GONE = "already gone"
 
 
-@dataclass(frozen=True)
-class Deletion:
-    """What happened to one entry's files, and why when nothing was deleted."""
+class Deletion(NamedTuple):
+    """What happened to one entry's files, and why when nothing was deleted.
+
+    NamedTuples, not dataclasses, here: this module is imported inside pip, where creating a
+    dataclass costs ~0.3 ms at import."""
 
     action: Action
     bytes_freed: int = 0
@@ -247,8 +248,7 @@ def _give_back(claimed: str, path: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(NamedTuple):
     """A file some process renamed to delete it: where it came from and who took it."""
 
     path: str

@@ -20,9 +20,8 @@ import os
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Callable, Literal, TypeVar
+from typing import Any, Callable, Literal, NamedTuple, TypeVar
 
 from pip_cache_guard import entries, report, spool
 from pip_cache_guard.diagnose import (
@@ -48,8 +47,11 @@ ORIGIN_FILE = "origin.json"
 LATE_MODULES = ("pip_cache_guard.history",)
 
 
-@dataclass(frozen=True)
-class CachedDownload:
+# The classes below are NamedTuples and plain classes, not dataclasses: this module is imported in
+# every pip run, where creating a dataclass costs ~0.3 ms.
+
+
+class CachedDownload(NamedTuple):
     """A file pip's downloader wrote from a cache hit: what served it, and what it came from."""
 
     link: Any  # pip's Link: the URL and the hash fragment
@@ -58,8 +60,7 @@ class CachedDownload:
     adapter: Any  # the CacheControl adapter that served it: its cache and controller
 
 
-@dataclass(frozen=True)
-class Refetch:
+class Refetch(NamedTuple):
     """A rejected file whose cache entry is evicted: pip's downloader is to fetch it once more."""
 
     path: str
@@ -75,54 +76,63 @@ class Refetch:
 RefetchOutcome = Literal["refetched", "failed", "rejected"]
 
 
-@dataclass
 class GuardState:
     """What this process's guard did: which modules it patched and what it saw."""
 
-    ledger: Ledger = field(default_factory=Ledger)
-    patch_points: dict[str, str] = field(default_factory=dict)
-    pip_version: str | None = None
-    verbosity: int | None = None  # pip's own (``-v`` minus ``-q``), once its command started
-    exit_handler_registered: bool = False
-    # Only pip runs (and other programs using CacheControl) report; the guard's own commands
-    # import pip's controller too (doctor, or drive it), but must not touch the user's report,
-    # history or stderr at exit.
-    reports_at_exit: bool = True
-    # Downloaded files that came from a cache hit, by file name (pip names the file from the
-    # response and writes it into a directory of its own); the paths already fetched again once
-    # (never twice: a file that fails after a fresh download is not the cache's fault); and the
-    # downloader pip made last, which fetches a file again.
-    cached_downloads: dict[str, CachedDownload] = field(default_factory=dict)
-    refetched: set[str] = field(default_factory=set)
-    downloader: Any = None
-    # Index pages whose last response came from the HTTP cache: requested URL -> final URL.
-    cached_pages: dict[str, str] = field(default_factory=dict)
-    refetched_pages: set[str] = field(default_factory=set)  # one retry per page and process
-    # The spool shared with child pips (``spool``): the outermost guarded pip owns it and merges
-    # what its children hand over; a child hands its events over instead of reporting.
-    spool: str | None = None
-    spool_owner: bool = False
+    def __init__(self) -> None:
+        self.ledger = Ledger()
+        self.patch_points: dict[str, str] = {}
+        self.pip_version: str | None = None
+        # pip's own verbosity (``-v`` minus ``-q``), once its command started
+        self.verbosity: int | None = None
+        self.exit_handler_registered = False
+        # Only pip runs (and other programs using CacheControl) report; the guard's own commands
+        # import pip's controller too (doctor, or drive it), but must not touch the user's report,
+        # history or stderr at exit.
+        self.reports_at_exit = True
+        # Downloaded files that came from a cache hit, by file name (pip names the file from the
+        # response and writes it into a directory of its own); the paths already fetched again
+        # once (never twice: a file that fails after a fresh download is not the cache's fault);
+        # and the downloader pip made last, which fetches a file again.
+        self.cached_downloads: dict[str, CachedDownload] = {}
+        self.refetched: set[str] = set()
+        self.downloader: Any = None
+        # Index pages whose last response came from the HTTP cache: requested URL -> final URL.
+        self.cached_pages: dict[str, str] = {}
+        self.refetched_pages: set[str] = set()  # one retry per page and process
+        # The spool shared with child pips (``spool``): the outermost guarded pip owns it and
+        # merges what its children hand over; a child hands its events over instead of reporting.
+        self.spool: str | None = None
+        self.spool_owner = False
 
 
 STATE = GuardState()
 
 
-@dataclass
 class Lookup:
     """One cache lookup by a controller, and what ``Serializer.loads`` was given during it."""
 
-    controller: Any
-    request: Any
-    unpack: Unpack
-    key: Callable[[], str]  # the cache key (URL), computed only when needed
-    decide_in_loads: bool = False
-    data: bytes | None = None
-    body_file: Any = None
-    # What ``judge_prepared`` found in the document pip decoded (None: not judged that way).
-    verdict: Verdict | None = None
-    body: os.stat_result | None = None
-    damaged: bool | None = None  # after settle_failure: whether it proved the entry damaged
-    handled: bool = False  # the guard recorded an event for this lookup's entry
+    def __init__(
+        self,
+        controller: Any,
+        request: Any,
+        unpack: Unpack,
+        key: Callable[[], str],  # the cache key (URL), computed only when needed
+        decide_in_loads: bool = False,
+    ) -> None:
+        self.controller = controller
+        self.request = request
+        self.unpack = unpack
+        self.key = key
+        self.decide_in_loads = decide_in_loads
+        self.data: bytes | None = None
+        self.body_file: Any = None
+        # What ``judge_prepared`` found in the document pip decoded (None: not judged that way).
+        self.verdict: Verdict | None = None
+        self.body: os.stat_result | None = None
+        # After settle_failure: whether it proved the entry damaged.
+        self.damaged: bool | None = None
+        self.handled = False  # the guard recorded an event for this lookup's entry
 
 
 F = TypeVar("F", bound=Callable[..., Any])
