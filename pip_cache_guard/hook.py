@@ -21,9 +21,9 @@ import sys
 import time
 from collections.abc import Mapping
 from types import ModuleType
-from typing import Any, Callable, Literal, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Literal, NamedTuple, TypeVar
 
-from pip_cache_guard import entries, report, spool
+from pip_cache_guard import spool
 from pip_cache_guard.diagnose import (
     DAMAGE_KINDS,
     MISSING_BODY,
@@ -38,13 +38,18 @@ from pip_cache_guard.diagnose import (
 from pip_cache_guard.ledger import Event, Ledger
 from pip_cache_guard.switches import report_internal_error
 
+if TYPE_CHECKING:
+    from pip_cache_guard import entries
+
 REPORT_VARIABLE = "PIP_CACHE_GUARD_REPORT"
 # What pip (22.2+) writes beside the wheels it built: the source they were built from.
 ORIGIN_FILE = "origin.json"
-# What the guard imports only once it needs it (at exit, when there is an incident to keep). pip
-# 26.1+ blocks every import once an installation starts, so ``integrations.install`` imports these
-# right before that, in runs that install, and only there.
-LATE_MODULES = ("pip_cache_guard.history",)
+# What the guard imports only once it needs it: safe deletion and the report (when something is
+# wrong, or a report is asked for), the history (at exit, when there is an incident to keep). A
+# healthy pip run never pays for them. pip 26.1+ blocks every import once an installation starts,
+# so ``integrations.install`` imports these right before that, in runs that install, and only
+# there.
+LATE_MODULES = ("pip_cache_guard.entries", "pip_cache_guard.report", "pip_cache_guard.history")
 
 
 # The classes below are NamedTuples and plain classes, not dataclasses: this module is imported in
@@ -282,6 +287,8 @@ def settle_built_wheel(
     builds, so the wheel goes with it and pip rebuilds both. Any wheel proven bad is a miss, also
     when it could not be deleted (pip's new build then replaces it).
     """
+    from pip_cache_guard import entries, report  # late: see LATE_MODULES
+
     wheels_dir = os.path.abspath(os.path.join(cache.cache_dir, "wheels"))
     wheel_path = str(found.file_path)
     try:
@@ -330,6 +337,8 @@ def settle_page(locate: Callable[[], tuple[Any, str]], error: Exception) -> bool
     revalidate: a 304 would serve the damaged body again. One retry per page: a page that fails
     again, or one that came from the network, is not cache damage and pip's error stands.
     """
+    from pip_cache_guard import entries  # late: see LATE_MODULES
+
     session, url = locate()
     url = url.split("#", 1)[0]
     served = STATE.cached_pages.get(url)
@@ -363,6 +372,8 @@ def settle_page(locate: Callable[[], tuple[Any, str]], error: Exception) -> bool
 
 def _delete_page_files(cache_dir: str, metadata_path: str) -> entries.Deletion:
     """Delete a page's entry as it is now (its body, if separate, by the inode seen here)."""
+    from pip_cache_guard import entries  # late: see LATE_MODULES
+
     data = entries.read_exact(metadata_path)
     if data is None:
         return entries.Deletion("already-deleted", reason="already gone")
@@ -377,6 +388,8 @@ def _delete_origin(
     wheels_dir: str, origin_path: str, origin_problem: Callable[[str], str | None] | None
 ) -> int:
     """Delete a damaged ``origin.json`` if it still is (pip rewrites it in place); bytes freed."""
+    from pip_cache_guard import entries  # late: see LATE_MODULES
+
     if origin_problem is None:
         return 0
     judge = origin_problem
@@ -386,6 +399,8 @@ def _delete_origin(
 
 def _record(lookup: Lookup, verdict: Verdict, body: os.stat_result | None) -> None:
     """Delete a damaged entry (if the cache is a directory of files) and keep one event for it."""
+    from pip_cache_guard import entries, report  # late: see LATE_MODULES
+
     assert lookup.data is not None
     cache = lookup.controller.cache
     key = lookup.key()
@@ -420,6 +435,8 @@ def _record(lookup: Lookup, verdict: Verdict, body: os.stat_result | None) -> No
 def _event(
     key: str, cache_file: str, kind: str, reason: str, action: str, size: int, fingerprint: str = ""
 ) -> Event:
+    from pip_cache_guard import report  # late: see LATE_MODULES
+
     return Event(report.redact_url(key), cache_file, kind, reason, action, size, fingerprint)
 
 
@@ -467,6 +484,8 @@ def evict_rejected(path: str, gots: Mapping[str, Any] | None, problem: str) -> R
     the index itself says (its hash equals the link's: the expected hash, from a requirements
     file, is what differs); None too, with an event, when the entry could not be removed.
     """
+    from pip_cache_guard import entries  # late: see LATE_MODULES
+
     path = os.path.abspath(path)
     download = STATE.cached_downloads.pop(os.path.basename(path), None)
     downloader = STATE.downloader
@@ -557,6 +576,8 @@ def _locate(adapter: Any, url: str) -> _Located | None:
 
 def _evict_holding(located: _Located, rejected: str) -> entries.Deletion | None:
     """Delete the entry if its body is exactly the rejected file (sha256); None if it is not."""
+    from pip_cache_guard import entries  # late: see LATE_MODULES
+
     cache_dir, _, metadata_path, unpack = located
     metadata = entries.read_exact(metadata_path)
     if metadata is None:
@@ -686,6 +707,8 @@ def _merge_children(path: str) -> None:
 
 @_never_raises(None)
 def _write_report(events: list[Event], cache_dir: str | None) -> None:
+    from pip_cache_guard import report  # late: see LATE_MODULES
+
     report_path = os.environ.get(REPORT_VARIABLE)
     if report_path:
         data = report.document(events, cache_dir, STATE.pip_version)
@@ -712,6 +735,8 @@ def _remember(events: list[Event], cache_dir: str) -> list[str]:
 
 @_never_raises(None)
 def _print_summary(events: list[Event], cache_dir: str | None, advice: list[str]) -> None:
+    from pip_cache_guard import report  # late: see LATE_MODULES
+
     level = STATE.verbosity if STATE.verbosity is not None else 0
     if level > -2:
         sys.stderr.write(report.summary(events, cache_dir, level, advice))

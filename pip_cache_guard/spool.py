@@ -8,7 +8,7 @@ yet; a guarded pip that finds it set writes its events there (one JSON file, eac
 instead of reporting itself, and the pip that handed it out merges them at exit into its own
 summary, report and history. Only pip's own subprocesses get it: a program that runs pip as a
 subprocess sees pip's summary as always. Stdlib only: imported with ``hook``, before pip 26.1+'s
-import barrier.
+import barrier; ``report`` is one of ``hook.LATE_MODULES`` (a healthy run never loads it).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 
-from pip_cache_guard import report
 from pip_cache_guard.ledger import Event
 
 SPOOL_VARIABLE = "_PIP_CACHE_GUARD_SPOOL"  # private: set by a guarded pip for its children only
@@ -40,6 +39,8 @@ def new_path() -> str:
 
 def hand_over(path: str, events: Sequence[Event], cache_dir: str | None) -> None:
     """A child's events, written into the spool for its parent (which removes them)."""
+    from pip_cache_guard import report  # late: see hook.LATE_MODULES
+
     os.makedirs(path, mode=0o700, exist_ok=True)
     name = f"{os.getpid()}-{secrets.token_hex(4)}.json"
     document = {"cache_dir": cache_dir, "events": [event._asdict() for event in events]}
