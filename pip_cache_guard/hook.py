@@ -707,10 +707,10 @@ def _merge_children(path: str) -> None:
 
 @_never_raises(None)
 def _write_report(events: list[Event], cache_dir: str | None) -> None:
-    from pip_cache_guard import report  # late: see LATE_MODULES
-
     report_path = os.environ.get(REPORT_VARIABLE)
     if report_path:
+        from pip_cache_guard import report  # late: see LATE_MODULES
+
         data = report.document(events, cache_dir, STATE.pip_version)
         report.write_json_atomically(report_path, data)
 
