@@ -7,7 +7,8 @@ the tests' loopback index (PyPI-like cache headers), fills a cache once, then ti
 `pip download` side by side, interleaved in random order, with `PIP_CACHE_GUARD=0` (kill switch:
 nothing patched, wrapt not imported) and without it; then the same for
 `import pip._internal.network.session` alone (what every networked pip command does, where the
-guard patches pip and imports wrapt). Prints medians and the ratios. Not a test:
+guard patches pip and imports wrapt), as a whole process and timed inside the process (the import
+alone, without the start and exit of Python). Prints medians and the ratios. Not a test:
 it judges nothing and always exits 0 when it could measure.
 """
 
@@ -74,27 +75,42 @@ def measure(args: argparse.Namespace, tmp: Path) -> int:
         download = interleaved(command, env, args.rounds, before=lambda: shutil.rmtree(
             tmp / "dl", ignore_errors=True))  # fmt: skip
     session = interleaved([str(python), "-c", SESSION_IMPORT], env, args.rounds * 4)
+    timed_inside = [str(python), "-c", TIMED_SESSION_IMPORT]
+    session_alone = interleaved(timed_inside, env, args.rounds * 4, timed_by_child=True)
     print(f"pip {args.pip}, medians of interleaved runs, guard off (PIP_CACHE_GUARD=0) / on:")
-    show(f"`{SESSION_IMPORT}` ({args.rounds * 4} rounds)", session)
+    show(f"`{SESSION_IMPORT}` ({args.rounds * 4} rounds, the whole process)", session)
+    alone = f"`{SESSION_IMPORT}` alone, timed inside the process ({args.rounds * 4} rounds)"
+    show(alone, session_alone)
     show(f"warm-cache `pip download` of {len(packages)} wheels ({args.rounds} rounds)", download)
     return 0
 
 
 SESSION_IMPORT = "import pip._internal.network.session"
+# The import alone, without the process's start and exit (less noise from the machine).
+TIMED_SESSION_IMPORT = (
+    f"import time; started = time.perf_counter(); {SESSION_IMPORT}; "
+    "print(time.perf_counter() - started)"
+)
 
 
 def interleaved(
-    command: list[str], env: dict[str, str], rounds: int, before: Callable[[], object] = list
+    command: list[str],
+    env: dict[str, str],
+    rounds: int,
+    before: Callable[[], object] = list,
+    timed_by_child: bool = False,
 ) -> dict[str, list[float]]:
-    """Wall times of ``command`` with the guard on and off, alternating in random order."""
+    """Wall times of ``command`` with the guard on and off, alternating in random order (with
+    ``timed_by_child``: the seconds the command prints)."""
     times: dict[str, list[float]] = {"guard on": [], "guard off": []}
     for _ in range(rounds):
         for setting in random.sample(list(times), 2):
             run_env = dict(env, PIP_CACHE_GUARD="0") if setting == "guard off" else env
             before()
             started = time.perf_counter()
-            subprocess.run(command, env=run_env, check=True)
-            times[setting].append(time.perf_counter() - started)
+            child = subprocess.run(command, env=run_env, check=True, capture_output=timed_by_child)
+            took = float(child.stdout) if timed_by_child else time.perf_counter() - started
+            times[setting].append(took)
     return times
 
 
