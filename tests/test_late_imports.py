@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -126,3 +128,19 @@ def test_every_third_party_module_the_guard_imports_inside_pip_can_be_reached() 
     }
     stdlib = set(sys.stdlib_module_names)
     assert imported - stdlib - {PACKAGE} == set(_import_hook.DEPENDENCIES)
+
+
+def test_a_healthy_pip_run_loads_none_of_the_late_modules() -> None:
+    """They are what only a run with something wrong needs: a healthy pip never pays for them."""
+    probe = (
+        "import sys, pip_cache_guard, pip._internal.network.session; "  # the hook, as the .pth does
+        "print(' '.join(name for name in sys.modules if name.startswith('pip_cache_guard')))"
+    )
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PIP_CACHE_GUARD")}
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], env=environ, check=True, capture_output=True, text=True
+    ).stdout.split()
+    assert "pip_cache_guard.integrations.controller" in loaded  # the guard patched pip
+    only_when_wrong = {f"{PACKAGE}.entries", f"{PACKAGE}.report", f"{PACKAGE}.history"}
+    assert only_when_wrong <= set(hook.LATE_MODULES)  # still imported before pip's barrier
+    assert only_when_wrong & set(loaded) == set()
