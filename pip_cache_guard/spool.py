@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -33,7 +32,7 @@ def inherited(environ: Mapping[str, str]) -> str | None:
 
 def new_path() -> str:
     """A spool for this process's children: a fresh name, created by the first child to use it."""
-    name = f"pip-cache-guard-spool-{os.getpid()}-{secrets.token_hex(8)}"
+    name = f"pip-cache-guard-spool-{os.getpid()}-{os.urandom(8).hex()}"
     return os.path.join(tempfile.gettempdir(), name)
 
 
@@ -42,7 +41,7 @@ def hand_over(path: str, events: Sequence[Event], cache_dir: str | None) -> None
     from pip_cache_guard import report  # late: see hook.LATE_MODULES
 
     os.makedirs(path, mode=0o700, exist_ok=True)
-    name = f"{os.getpid()}-{secrets.token_hex(4)}.json"
+    name = f"{os.getpid()}-{os.urandom(4).hex()}.json"
     document = {"cache_dir": cache_dir, "events": [event._asdict() for event in events]}
     report.write_json_atomically(os.path.join(path, name), document)
 
