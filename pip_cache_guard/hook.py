@@ -4,9 +4,10 @@ It also judges files pip downloaded from a cache hit and then rejected (``evict_
 entry that holds exactly the rejected bytes is evicted, pip's own downloader fetches the file once
 more (``integrations.download.fetch_again``) and ``settle_refetch`` records how that went.
 
-``patch`` calls in here from its wrappers; every public function is a boundary with pip and never
-raises (an internal error is shown under ``PIP_CACHE_GUARD_DEBUG=1`` and otherwise swallowed, and
-pip goes on exactly as it would without the guard).
+The integrations (``pip_cache_guard.integrations``) call in here from their wrappers; every
+public function is a boundary with pip and never raises (an internal error is shown under
+``PIP_CACHE_GUARD_DEBUG=1`` and otherwise swallowed, and pip goes on exactly as it would without
+the guard).
 """
 
 from __future__ import annotations
@@ -357,16 +358,14 @@ def settle_page(locate: Callable[[], tuple[Any, str]], error: Exception) -> bool
         if outcome.action not in ("deleted", "already-deleted"):  # gone either way: fetch again
             why = f"{reason}; {outcome.reason}"
             size = entries.entry_size(metadata_path)
-            event = _event(key, metadata_path, "bad-page", why, outcome.action, size)
-            STATE.ledger.record(cache_dir, key, event)
+            _keep(cache_dir, key, metadata_path, "bad-page", why, outcome.action, size)
             return False
         with contextlib.suppress(OSError):  # whatever else pip's cache object keeps for it
             cache.delete(key)
-        event = _event(key, metadata_path, "bad-page", reason, "refetched", outcome.bytes_freed)
-        STATE.ledger.record(cache_dir, key, event)
+        _keep(cache_dir, key, metadata_path, "bad-page", reason, "refetched", outcome.bytes_freed)
         return True
     cache.delete(key)  # not a directory of files: pip's cache object is the only way
-    STATE.ledger.record("", key, _event(key, "", "bad-page", reason, "refetched", 0))
+    _keep("", key, "", "bad-page", reason, "refetched", 0)
     return True
 
 
@@ -408,7 +407,7 @@ def _record(lookup: Lookup, verdict: Verdict, body: os.stat_result | None) -> No
     metadata_path = _metadata_path(cache, key)
     if cache_dir is None or metadata_path is None:
         reason = f"{verdict.reason}; the cache is not a directory of files"
-        STATE.ledger.record("", key, _event(key, "", verdict.kind, reason, "kept", 0))
+        _keep("", key, "", verdict.kind, reason, "kept", 0)
         return
     action, reason, size = "kept", verdict.reason, 0
     in_progress = (
@@ -428,16 +427,24 @@ def _record(lookup: Lookup, verdict: Verdict, body: os.stat_result | None) -> No
     if action in report.LEFT_IN_PLACE:
         size = entries.entry_size(metadata_path)  # what is still there
     fingerprint = entries.damage_fingerprint(metadata_path, lookup.data, body)
-    event = _event(key, metadata_path, verdict.kind, reason, action, size, fingerprint)
-    STATE.ledger.record(cache_dir, key, event)
+    _keep(cache_dir, key, metadata_path, verdict.kind, reason, action, size, fingerprint)
 
 
-def _event(
-    key: str, cache_file: str, kind: str, reason: str, action: str, size: int, fingerprint: str = ""
-) -> Event:
+def _keep(
+    cache_dir: str,
+    key: str,
+    cache_file: str,
+    kind: str,
+    reason: str,
+    action: str,
+    size: int,
+    fingerprint: str = "",
+) -> None:
+    """Record the one event of the entry ``key`` (its URL redacted) in this process's ledger."""
     from pip_cache_guard import report  # late: see LATE_MODULES
 
-    return Event(report.redact_url(key), cache_file, kind, reason, action, size, fingerprint)
+    event = Event(report.redact_url(key), cache_file, kind, reason, action, size, fingerprint)
+    STATE.ledger.record(cache_dir, key, event)
 
 
 def _cache_directory(cache: Any) -> str | None:
@@ -511,8 +518,7 @@ def evict_rejected(path: str, gots: Mapping[str, Any] | None, problem: str) -> R
             reason = f"{problem}; {deletion.reason}" if deletion.reason else problem
             size = entries.entry_size(metadata_path)
             mark = _fingerprint(metadata_path, rejected)
-            event = _event(key, metadata_path, "bad-body", reason, deletion.action, size, mark)
-            STATE.ledger.record(cache_dir, key, event)
+            _keep(cache_dir, key, metadata_path, "bad-body", reason, deletion.action, size, mark)
             return None
     where = held[0][0] if held else _locate(download.adapter, download.urls[0])
     if where is None:
@@ -546,8 +552,10 @@ def settle_refetch(refetch: Refetch, outcome: RefetchOutcome) -> None:
     kind, action, what_then = _REFETCH_EVENTS[outcome]
     reason = f"{refetch.reason}; {what_then}"
     mark = refetch.fingerprint if kind in DAMAGE_KINDS else ""
-    event = _event(refetch.key, refetch.cache_file, kind, reason, action, refetch.bytes_freed, mark)
-    STATE.ledger.record(refetch.cache_dir, refetch.key, event)
+    _keep(
+        refetch.cache_dir, refetch.key, refetch.cache_file, kind, reason, action,
+        refetch.bytes_freed, mark,
+    )  # fmt: skip
 
 
 # (cache directory, cache key, metadata file, msgpack decoder) of one URL in pip's HTTP cache.
