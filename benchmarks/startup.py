@@ -8,6 +8,10 @@ per-round ratios guarded/bare against ``--budget`` (default: at most 2 % slower;
 and on the guard's ``.pth`` alone costing no more than setuptools' ``distutils-precedence.pth``
 alone over a venv without any ``.pth`` (both references are timed in the same run). Also checks
 that the hook is active, that wrapt stays unloaded and that at most two modules are added.
+A second table times ``site.main()`` from inside ``python -S`` in every venv: the ``.pth``
+files' own cost in microseconds, with far less noise than whole starts, which shows what any
+``.pth`` importing a package costs (``empty-pkg``) and what rule 1's silence costs
+(``guard-plain``).
 
 Standard library only. Exit status: 0 PASS, 1 FAIL, 2 the benchmark could not run.
 
@@ -44,6 +48,14 @@ FINDER_PROBE = (
 )
 
 
+# site.main() timed inside a process started with -S: what the .pth files cost, free of the
+# noise of starting a process. The same step a normal start takes, only timed from inside.
+SITE_MAIN_PROBE = (
+    "import time; t = time.perf_counter_ns(); import site; site.main(); "
+    "print(time.perf_counter_ns() - t)"
+)
+
+
 class BenchError(Exception):
     """A setup step failed; the benchmark cannot say PASS or FAIL."""
 
@@ -57,6 +69,7 @@ class Venv:
     python: Path
     site_packages: Path
     times: list[list[float]] = field(default_factory=list)  # one list of starts per round
+    site_main: list[float] = field(default_factory=list)  # median site.main() per round, in s
 
 
 def clean_env() -> dict[str, str]:
@@ -153,6 +166,21 @@ def time_starts(
             gc.enable()
 
 
+def time_site_main(
+    venvs: list[Venv], rounds: int, loops: int, rng: random.Random, env: dict[str, str]
+) -> None:
+    """Time ``site.main()`` in ``python -S`` ``rounds`` x ``loops`` times per venv, interleaved."""
+    order = list(venvs)
+    for _ in range(rounds):
+        per_round: dict[str, list[float]] = {v.name: [] for v in venvs}
+        for _ in range(loops):
+            rng.shuffle(order)
+            for venv in order:
+                per_round[venv.name].append(int(probe(venv, SITE_MAIN_PROBE, env, "-S")[0]) / 1e9)
+        for venv in venvs:
+            venv.site_main.append(statistics.median(per_round[venv.name]))
+
+
 def quartiles(values: list[float]) -> tuple[float, float, float]:
     """(first quartile, median, third quartile) of ``values``."""
     if len(values) < 2:
@@ -179,21 +207,35 @@ def only_pth(venv: Venv, keep: Sequence[str] = ()) -> None:
 def reference_venvs(tmp: Path, python: str, wheel: Path, env: dict[str, str]) -> list[Venv]:
     """Venvs that put the guard's cost in context, all on one floor: ``no-pth`` (no ``.pth``
     at all), and that floor plus one ``.pth``: ``import sys`` only; importing an empty
-    precompiled module; setuptools' ``distutils-precedence.pth`` (present in most venvs); the
-    guard's alone (``guard-only``), which must cost no more than setuptools'."""
+    precompiled module; importing an empty precompiled package (the least any ``.pth`` that
+    imports a package can cost); setuptools' ``distutils-precedence.pth`` (present in most
+    venvs); the guard's alone (``guard-only``), which must cost no more than setuptools'. And
+    ``guard-plain``: the guarded venv (setuptools' ``.pth`` kept) with the guard's line cut to
+    ``import pip_cache_guard``, which would print a traceback at every start once the package
+    directory is gone; set against ``guarded`` it prices rule 1's silence."""
+    names = ("no-pth", "import-sys", "empty-mod", "empty-pkg", "setuptools", "guard-only")
     made: list[Venv] = []
-    for name in ("no-pth", "import-sys", "empty-mod", "setuptools", "guard-only"):
+    for name in (*names, "guard-plain"):
         venv = make_venv(name, tmp, python, wheel, env)
-        only_pth(
-            venv, {"setuptools": [SETUPTOOLS_PTH], "guard-only": [HOOK_FILES[0]]}.get(name, [])
-        )
+        keep = {
+            "setuptools": [SETUPTOOLS_PTH],
+            "guard-only": [HOOK_FILES[0]],
+            "guard-plain": [SETUPTOOLS_PTH, HOOK_FILES[0]],
+        }
+        only_pth(venv, keep.get(name, []))
         made.append(venv)
-    _, import_sys, empty_module, setuptools, _ = made
+    _, import_sys, empty_module, empty_package, setuptools, _, plain = made
     (import_sys.site_packages / "floor.pth").write_text("import sys\n")
     module = empty_module.site_packages / "floor_empty_module.py"
     module.write_text("")
     (empty_module.site_packages / "floor.pth").write_text("import floor_empty_module\n")
-    run([empty_module.python, "-m", "compileall", "-q", module], "compiling", env)
+    package = empty_package.site_packages / "floor_empty_package"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (empty_package.site_packages / "floor.pth").write_text("import floor_empty_package\n")
+    (plain.site_packages / HOOK_FILES[0]).write_text("import pip_cache_guard\n")
+    for path in (module, package):
+        run([empty_module.python, "-m", "compileall", "-q", path], "compiling", env)
     if not (setuptools.site_packages / SETUPTOOLS_PTH).is_file():  # Python 3.12+: no setuptools
         install = [setuptools.python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
         run([*install, "setuptools"], "installing setuptools", env)
@@ -217,7 +259,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--no-floor",
         action="store_true",
         help="skip the reference venvs (no .pth at all; only `import sys`; only an empty "
-        "module's import; only setuptools' .pth; only the guard's .pth)",
+        "module's or package's import; only setuptools' .pth; only the guard's .pth; the guard's "
+        "with a plain import line)",
     )
     parser.add_argument(
         "--with-wrapt-reference",
@@ -279,6 +322,7 @@ def benchmark(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> int:
     t1 = time.perf_counter()
     rng = random.Random(args.seed)
     time_starts(venvs, args.rounds, args.loops, rng, env)
+    time_site_main(venvs, args.rounds, args.loops, rng, env)
     timing_s = time.perf_counter() - t1
 
     # ---- report -------------------------------------------------------------------------------
@@ -305,6 +349,23 @@ def benchmark(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> int:
             f"{venv.name:<10} {statistics.median(all_starts) * 1e3:>9.2f} ms "
             f"{q1 * 1e3:>11.2f}-{q3 * 1e3:.2f} ms {ratio_cell:>30}{floor_cell}"
         )
+    print()
+
+    bare_start = statistics.median(t for r in bare.times for t in r)
+    print("site.main() timed inside `python -S` (the .pth files' own cost, little noise):")
+    print(f"{'venv':<11} {'site.main':>9} {'over bare [IQR]':>24} {'over no-pth':>12}")
+    for venv in venvs:
+        print(f"{venv.name:<11} {statistics.median(venv.site_main) * 1e6:>6.0f} us", end="")
+        for base in (bare, floor):
+            if base is None:
+                continue
+            extra_us = [(m - b) * 1e6 for m, b in zip(venv.site_main, base.site_main)]
+            q1, q2, q3 = quartiles(extra_us)
+            share = q2 / (bare_start * 1e6) * 100
+            spread = f" [{q1:+.0f}, {q3:+.0f}]" if base is bare else ""
+            print(f" {q2:>+6.0f} us ({share:+.2f} %){spread}", end="")
+        print()
+    print("(in % of a bare start's median)")
     print()
 
     problems: list[str] = []

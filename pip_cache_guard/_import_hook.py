@@ -1,10 +1,11 @@
 """The slow half of the startup hook: runs only once a watched module is being imported.
 
-``GuardFinder`` (in ``__init__``) hands every import whose name ends in one of ``WATCHED_TAILS`` to
-``guarded_spec``, which finds the real module through the other finders and wraps its loader, so
-that the module is handed to its integration right after it has executed. Nothing may escape from
-here: an error inside an import hook would break the very import of pip it watches. Still stdlib
-only: wrapt is imported by the integrations, after this.
+The finder (``pip_cache_guard.find_spec``) hands every import whose name ends in one of
+``WATCHED_TAILS`` to ``guarded_spec`` (unless the kill switch is set), which finds the real module
+through the other finders and wraps its loader, so that the module is handed to its integration
+right after it has executed. Nothing may escape from here: an error inside an import hook would
+break the very import of pip it watches. Still stdlib only: wrapt is imported by the
+integrations, after this.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from pip_cache_guard import FINDER_MARK, WATCHED_TAILS
-from pip_cache_guard.switches import report_internal_error
+from pip_cache_guard.switches import is_disabled, report_internal_error
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -82,6 +83,8 @@ def guarded_spec(
 
 def patch_loaded() -> None:
     """Patch watched modules that were imported before the hook was installed."""
+    if is_disabled():
+        return
     for name, module in list(sys.modules.items()):
         if module is not None and integration_for(name) is not None:
             _patch(module)

@@ -645,7 +645,7 @@ def test_summary_follows_the_verbosity_pip_itself_computed(
 COUNT_FINDERS = """
 import os, site, sys, sysconfig
 def finders():
-    return sum(type(f).__name__ == "GuardFinder" for f in sys.meta_path)
+    return sum(bool(getattr(f, "_pip_cache_guard_finder", False)) for f in sys.meta_path)
 at_start = finders()
 purelib = sysconfig.get_paths()["purelib"]
 with open(os.path.join(purelib, "pip_cache_guard.pth")) as pth:
@@ -671,6 +671,26 @@ def test_startup_hook_installs_one_finder_and_never_imports_wrapt_without_pip(
     assert result.returncode == 0, describe(result)
     assert result.stderr == ""
     assert result.stdout.split() == ["1", "1", "False", "False"]
+
+
+PIP_BEFORE_THE_HOOK = """
+import site, sys, sysconfig
+sys.path.append(sysconfig.get_paths()["purelib"])  # python -S: no .pth has run yet
+import pip._vendor.cachecontrol.controller as controller
+site.main()  # now the guard's .pth runs, after pip's controller was imported
+print(bool(vars(controller.CacheController).get("_pip_cache_guard_wrapped")))
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(("value", "patched"), [(None, "True"), ("0", "False")])
+def test_a_controller_imported_before_the_hook_is_patched_when_it_installs(
+    value: str | None, patched: str, venv: Venv
+) -> None:
+    result = run_python(venv, ["-S", "-c", PIP_BEFORE_THE_HOOK], {KILL_SWITCH: value})
+
+    assert result.returncode == 0 and result.stderr == "", describe(result)
+    assert result.stdout.strip() == patched
 
 
 # -- broken installs (each in a venv of its own) --------------------------------------------------
