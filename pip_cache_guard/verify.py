@@ -47,6 +47,8 @@ _MKSTEMP_NAME = re.compile(r"tmp[a-z0-9_]{8}\Z")  # tempfile.mkstemp: CacheContr
 # CacheControl directories whose layout their name tells: pip's and Poetry's.
 _SEPARATE_BODY_DIRS = {"http-v2": True, "_http_": True, "http": False, "_http": False}
 _LAYOUT_DEPTH = 5  # sha224 hex digest: <h0>/<h1>/<h2>/<h3>/<h4>/<digest>
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+_READ_CHUNK = 64 * 1024  # metadata is ~1 kB (pip <= 23.2: the body too); below malloc's mmap size
 
 # Kinds only a full scan sees (documented in README.md with the hook's kinds).
 ORPHAN = "orphan"
@@ -275,7 +277,8 @@ def scan_subtrees(cache_dir: str, rules: _Rules, subtrees: list[str]) -> Scan:
 
 def _scan_trees(scan: Scan, rules: _Rules, subtrees: list[str], progress: Progress | None) -> None:
     for directory, depth, files in _walk([(tree, 1) for tree in subtrees], scan):
-        _scan_files(scan, rules, directory, depth, files, progress)
+        if files:  # most directories above the leaves hold none
+            _scan_files(scan, rules, directory, depth, files, progress)
 
 
 def _scan_files(
@@ -290,23 +293,31 @@ def _scan_files(
     # Entries of this directory must be named <h0><h1><h2><h3><h4>...: one check per directory.
     prefix = _layout_prefix(directory, depth)
     regular = {child.name: child for child in files if child.is_file(follow_symlinks=False)}
-    suffixed = [c for name, c in regular.items() if name.endswith(entries.CLAIM_SUFFIX)]
-    parsed = [(child, entries.parse_claim(child.path)) for child in suffixed]
-    claims = [(child, claim) for child, claim in parsed if claim is not None]
     held: set[str] = set()  # names whose file a claim still holds: their other half is no orphan
+    claims = [
+        (child, claim)
+        for name, child in regular.items()
+        if name.endswith(entries.CLAIM_SUFFIX)
+        and (claim := entries.parse_claim(child.path)) is not None
+    ]
     if claims:
         restored, held = _settle_claims(scan, rules, claims, regular)
         if restored:  # files came back: judge them with their entries
             files = _listing(directory, scan)[0]
             regular = {child.name: child for child in files if child.is_file(follow_symlinks=False)}
     names = {child.name for child in files} | held
-    for child in files:
-        if child.name not in regular:  # links, FIFOs, sockets: never opened, never followed
-            _unrecognised(scan, child, "not a regular file")
+    if len(regular) < len(files):
+        for child in files:
+            if child.name not in regular:  # links, FIFOs, sockets: never opened, never followed
+                _unrecognised(scan, child, "not a regular file")
     for name, child in regular.items():
-        if name.endswith(entries.CLAIM_SUFFIX) and entries.parse_claim(name) is not None:
+        if prefix is not None and name.startswith(prefix) and _ENTRY_NAME.match(name):
+            _check_entry(scan, rules, child, regular, names)  # the common case, tried first
+            if progress is not None:
+                progress(1)
+        elif name.endswith(entries.CLAIM_SUFFIX) and entries.parse_claim(name) is not None:
             continue  # settled above
-        if name.endswith(".tmp") or (prefix is not None and _MKSTEMP_NAME.match(name)):
+        elif name.endswith(".tmp") or (prefix is not None and _MKSTEMP_NAME.match(name)):
             _check_tmp(scan, rules, child)
         elif (
             prefix is not None
@@ -314,22 +325,18 @@ def _scan_files(
             and _is_entry_name(name[: -len(_LOCK_SUFFIX)], prefix)
         ):
             scan.bytes_total += _size(child)  # filelock's: part of the layout, held or not
-        elif prefix is None or not _is_entry_name(name, prefix):
-            _unrecognised(scan, child, "not part of CacheControl's cache layout")
-        elif name.endswith(entries.BODY_SUFFIX):
+        elif (
+            prefix is not None
+            and name.endswith(entries.BODY_SUFFIX)
+            and _is_entry_name(name, prefix)
+        ):
             size = _size(child)  # DirEntry caches it: the entry's own check reuses it
             scan.bytes_total += size
             metadata_name = name[: -len(entries.BODY_SUFFIX)]
             if rules.separate_bodies and metadata_name not in regular and metadata_name not in held:
                 _problem(scan, rules, child.path, ORPHAN, "body without metadata", size)
         else:
-            body_name = name + entries.BODY_SUFFIX
-            body = regular.get(body_name) if rules.separate_bodies else None
-            # A body that is a link (reported above) is not judged through, nor missing.
-            needs_body = rules.separate_bodies and body_name not in names
-            _check_entry(scan, rules, child.path, body, needs_body)
-            if progress is not None:
-                progress(1)
+            _unrecognised(scan, child, "not part of CacheControl's cache layout")
 
 
 def _listing(directory: str, scan: Scan) -> tuple[list[os.DirEntry[str]], list[str]]:
@@ -426,12 +433,22 @@ def _is_entry_name(name: str, prefix: str) -> bool:
 
 
 def _check_entry(
-    scan: Scan, rules: _Rules, path: str, body: os.DirEntry[str] | None, needs_body: bool
+    scan: Scan,
+    rules: _Rules,
+    child: os.DirEntry[str],
+    regular: dict[str, os.DirEntry[str]],
+    names: set[str],
 ) -> None:
+    """Judge one entry by its metadata file ``child``, the regular files beside it and the names
+    of all the files there."""
     scan.entries += 1
+    path = child.path
+    body_name = child.name + entries.BODY_SUFFIX
+    body = regular.get(body_name) if rules.separate_bodies else None
+    # A body that is a link (reported as unrecognised) is not judged through, nor missing.
+    needs_body = rules.separate_bodies and body_name not in names
     try:
-        with open(path, "rb") as stream:
-            data = stream.read()
+        data = _read(path)
     except OSError as exc:
         scan.errors.append(f"cannot read {path}: {exc.strerror or exc}")
         return
@@ -452,6 +469,19 @@ def _check_entry(
         _problem(scan, rules, path, ORPHAN, "metadata without body", len(data))
     else:  # (metadata written moments ago may be waiting for its body: a writer at work)
         scan.ok_entries += 1
+
+
+def _read(path: str) -> bytes:
+    """The whole file, never through a final link, in half the system calls of
+    ``open(path, "rb").read()`` (a few microseconds an entry, a million times)."""
+    descriptor = os.open(path, _READ_FLAGS)
+    try:
+        chunks = []
+        while chunk := os.read(descriptor, _READ_CHUNK):
+            chunks.append(chunk)
+    finally:
+        os.close(descriptor)
+    return b"".join(chunks)  # one chunk: that very object, no copy
 
 
 def _settle_claims(

@@ -1,0 +1,78 @@
+"""``verify`` streams: what it holds at once does not grow with the number of entries it checks.
+
+The scan of a million-entry cache must fit in the memory of a small CI machine; it keeps counts
+and the problems, never one object per entry. Measured in-process with ``tracemalloc`` (allocations
+by Python code, exactly, no timing) on two caches ten times apart in size, each entry as pip
+spreads them: one metadata file five directories deep, and its ``.body``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tracemalloc
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from pip_cache_guard import verify
+from pip_cache_guard.locate import CacheLocation
+
+SMALL, LARGE = 2_000, 20_000
+# What may grow from SMALL to LARGE entries: the largest directory listing, the walk's stack, a
+# longer path. An object kept per entry (a path, a Finding, even an int) costs more at LARGE.
+ALLOWED_GROWTH = 64 * 1024
+
+METADATA = b"cc=4," + msgpack.dumps(
+    {
+        "response": {
+            "body": b"",
+            "headers": {"Content-Length": "0", "Date": "Sat, 01 Nov 2025 10:00:00 GMT"},
+            "status": 200,
+            "version": 11,
+            "reason": "OK",
+            "decode_content": False,
+        },
+        "vary": {},
+    },
+    use_bin_type=True,
+)
+
+
+def write_cache(root: Path, count: int) -> CacheLocation:
+    """``count`` valid entries, four to a directory (one document for all: verify does not tie
+    names to URLs, only to their directory)."""
+    http = root / "http-v2"
+    for number in range(count):
+        leaf = f"{number // 4:05x}"
+        name = leaf + hashlib.sha224(str(number).encode()).hexdigest()[5:]
+        directory = http.joinpath(*leaf)
+        if number % 4 == 0:
+            directory.mkdir(parents=True)
+        (directory / name).write_bytes(METADATA)
+        (directory / f"{name}.body").write_bytes(b"")
+    return CacheLocation(str(root), "test", False)
+
+
+def peak_while_verifying(location: CacheLocation) -> tuple[int, verify.Scan]:
+    # msgpack interns the keys it decodes. Freed, they leave dead slots in Python's dict of interned
+    # strings, which is rebuilt (~1 MB, a constant) every few thousand entries: keep one decoded
+    # document alive so that its keys stay interned and the peak shows verify's own memory.
+    anchor = msgpack.loads(METADATA[5:])
+    tracemalloc.start()
+    try:
+        scan = verify.verify(location)
+        return tracemalloc.get_traced_memory()[1], scan
+    finally:
+        tracemalloc.stop()
+        del anchor
+
+
+def test_memory_does_not_grow_with_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(verify, "PARALLEL_SAMPLE_THRESHOLD", 10**9)  # all in this process
+    small, large = write_cache(tmp_path / "small", SMALL), write_cache(tmp_path / "large", LARGE)
+    peak_small, scan_small = peak_while_verifying(small)
+    peak_large, scan_large = peak_while_verifying(large)
+    assert (scan_small.ok_entries, scan_large.ok_entries) == (SMALL, LARGE)
+    assert scan_large.problems == [] and scan_large.errors == []
+    assert peak_large - peak_small <= ALLOWED_GROWTH, (peak_small, peak_large)
