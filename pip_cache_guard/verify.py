@@ -25,7 +25,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -242,23 +242,27 @@ def _holds_a_body(directory: str) -> bool:
 
 
 def _walk(
-    starts: list[tuple[str, int]], scan: Scan
-) -> Iterator[tuple[str, int, list[os.DirEntry[str]]]]:
-    """(directory, depth, its files) for the trees below ``starts`` (directory, depth): one
-    directory at a time, never through a link."""
-    pending = list(starts)
+    starts: list[str], scan: Scan, depth: int = 1
+) -> Iterator[tuple[str | None, list[os.DirEntry[str]]]]:
+    """(prefix, files) of each directory of the trees below ``starts`` (directories ``depth`` levels
+    below the one scanned): one directory at a time, never through a link. ``prefix`` is the five
+    hex digits that entry names must start with in a leaf directory of the layout, else None."""
+    first_digits = (os.path.basename(start) if depth == 1 else "" for start in starts)
+    pending = [(start, depth, digits) for start, digits in zip(starts, first_digits)]
     while pending:
-        directory, depth = pending.pop()
+        directory, level, digits = pending.pop()
         files, subdirectories = _listing(directory, scan)
-        pending.extend((subdirectory, depth + 1) for subdirectory in subdirectories)
-        yield directory, depth, files
+        for child in subdirectories:
+            pending.append((child.path, level + 1, digits + child.name))
+        leaf = level == _LAYOUT_DEPTH and len(digits) == _LAYOUT_DEPTH and _HEX.match(digits)
+        yield digits if leaf else None, files
 
 
 def _scan_http_dir(scan: Scan, rules: _Rules, progress: Progress | None) -> None:
     """Scan one HTTP cache directory; a large one in two processes, one per half of its tree."""
-    top_files, subtrees = _listing(rules.root, scan)
-    subtrees.sort()  # the same split every time
-    _scan_files(scan, rules, rules.root, 0, top_files, progress)
+    top_files, subdirectories = _listing(rules.root, scan)
+    subtrees = sorted(child.path for child in subdirectories)  # the same split every time
+    _scan_files(scan, rules, None, top_files, progress)
     helper_part = subtrees[1::2] if _worth_a_second_process(subtrees) else []
     own_part = [tree for tree in subtrees if tree not in helper_part]
     with _second_process(scan.cache_dir, rules, helper_part) as part:
@@ -276,22 +280,20 @@ def scan_subtrees(cache_dir: str, rules: _Rules, subtrees: list[str]) -> Scan:
 
 
 def _scan_trees(scan: Scan, rules: _Rules, subtrees: list[str], progress: Progress | None) -> None:
-    for directory, depth, files in _walk([(tree, 1) for tree in subtrees], scan):
+    for prefix, files in _walk(subtrees, scan):
         if files:  # most directories above the leaves hold none
-            _scan_files(scan, rules, directory, depth, files, progress)
+            _scan_files(scan, rules, prefix, files, progress)
 
 
 def _scan_files(
     scan: Scan,
     rules: _Rules,
-    directory: str,
-    depth: int,
+    prefix: str | None,
     files: list[os.DirEntry[str]],
     progress: Progress | None,
 ) -> None:
-    """Judge the files of one directory of an HTTP cache."""
-    # Entries of this directory must be named <h0><h1><h2><h3><h4>...: one check per directory.
-    prefix = _layout_prefix(directory, depth)
+    """Judge the files of one directory of an HTTP cache; entries there are named ``prefix``...
+    (None: no entry belongs there)."""
     regular = {child.name: child for child in files if child.is_file(follow_symlinks=False)}
     held: set[str] = set()  # names whose file a claim still holds: their other half is no orphan
     claims = [
@@ -303,10 +305,11 @@ def _scan_files(
     if claims:
         restored, held = _settle_claims(scan, rules, claims, regular)
         if restored:  # files came back: judge them with their entries
-            files = _listing(directory, scan)[0]
+            files = _listing(os.path.dirname(files[0].path), scan)[0]
             regular = {child.name: child for child in files if child.is_file(follow_symlinks=False)}
-    names = {child.name for child in files} | held
-    if len(regular) < len(files):
+    names: Container[str] = regular  # every name there, and those claims hold
+    if len(regular) < len(files) or held:
+        names = {child.name for child in files} | held
         for child in files:
             if child.name not in regular:  # links, FIFOs, sockets: never opened, never followed
                 _unrecognised(scan, child, "not a regular file")
@@ -315,6 +318,16 @@ def _scan_files(
             _check_entry(scan, rules, child, regular, names)  # the common case, tried first
             if progress is not None:
                 progress(1)
+        elif (
+            prefix is not None
+            and name.endswith(entries.BODY_SUFFIX)
+            and _is_entry_name(name, prefix)
+        ):
+            size = _size(child)  # DirEntry caches it: the entry's own check has asked already
+            scan.bytes_total += size
+            metadata_name = name[: -len(entries.BODY_SUFFIX)]
+            if rules.separate_bodies and metadata_name not in regular and metadata_name not in held:
+                _problem(scan, rules, child.path, ORPHAN, "body without metadata", size)
         elif name.endswith(entries.CLAIM_SUFFIX) and entries.parse_claim(name) is not None:
             continue  # settled above
         elif name.endswith(".tmp") or (prefix is not None and _MKSTEMP_NAME.match(name)):
@@ -325,29 +338,19 @@ def _scan_files(
             and _is_entry_name(name[: -len(_LOCK_SUFFIX)], prefix)
         ):
             scan.bytes_total += _size(child)  # filelock's: part of the layout, held or not
-        elif (
-            prefix is not None
-            and name.endswith(entries.BODY_SUFFIX)
-            and _is_entry_name(name, prefix)
-        ):
-            size = _size(child)  # DirEntry caches it: the entry's own check reuses it
-            scan.bytes_total += size
-            metadata_name = name[: -len(entries.BODY_SUFFIX)]
-            if rules.separate_bodies and metadata_name not in regular and metadata_name not in held:
-                _problem(scan, rules, child.path, ORPHAN, "body without metadata", size)
         else:
             _unrecognised(scan, child, "not part of CacheControl's cache layout")
 
 
-def _listing(directory: str, scan: Scan) -> tuple[list[os.DirEntry[str]], list[str]]:
-    """The files of ``directory`` and the paths of its subdirectories (not entered)."""
+def _listing(directory: str, scan: Scan) -> tuple[list[os.DirEntry[str]], list[os.DirEntry[str]]]:
+    """The files of ``directory`` and its subdirectories (not entered)."""
     files: list[os.DirEntry[str]] = []
-    subdirectories: list[str] = []
+    subdirectories: list[os.DirEntry[str]] = []
     try:
         with os.scandir(directory) as listing:
             for child in listing:
                 if child.is_dir(follow_symlinks=False):
-                    subdirectories.append(child.path)
+                    subdirectories.append(child)
                 else:
                     files.append(child)
     except OSError as exc:
@@ -418,15 +421,6 @@ def _process_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context()
 
 
-def _layout_prefix(directory: str, depth: int) -> str | None:
-    """The five hex digits that entry names in ``directory`` must start with, if it is a leaf."""
-    if depth != _LAYOUT_DEPTH:
-        return None
-    parts = directory.rsplit(os.sep, _LAYOUT_DEPTH)[1:]
-    prefix = "".join(parts)
-    return prefix if len(prefix) == _LAYOUT_DEPTH and _HEX.match(prefix) else None
-
-
 def _is_entry_name(name: str, prefix: str) -> bool:
     digest = name[: -len(entries.BODY_SUFFIX)] if name.endswith(entries.BODY_SUFFIX) else name
     return digest.startswith(prefix) and _ENTRY_NAME.match(digest) is not None
@@ -437,7 +431,7 @@ def _check_entry(
     rules: _Rules,
     child: os.DirEntry[str],
     regular: dict[str, os.DirEntry[str]],
-    names: set[str],
+    names: Container[str],
 ) -> None:
     """Judge one entry by its metadata file ``child``, the regular files beside it and the names
     of all the files there."""
@@ -563,7 +557,7 @@ def _check_tmp(scan: Scan, rules: _Rules, child: os.DirEntry[str]) -> None:
 def _scan_wheels(scan: Scan, rules: _Rules, progress: Progress | None) -> None:
     """Cached wheels (``wheels/``, built by pip): each must be a readable wheel, judged exactly as
     the hook judges one before pip uses it (``diagnose.wheel_problem``)."""
-    for _directory, _depth, files in _walk([(rules.root, 0)], scan):
+    for _prefix, files in _walk([rules.root], scan, depth=0):
         for child in files:
             if not child.name.endswith(".whl"):
                 scan.bytes_total += _size(child)  # origin.json and the like: pip's, not ours
