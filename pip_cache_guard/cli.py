@@ -128,7 +128,7 @@ def run_verify(cache_dir: str | None, fix: bool, as_json: bool) -> int:
     _emit(as_json, render.verify_json(scan), render.verify_text(scan))
     if scan.errors:
         return EXIT_ERROR
-    return EXIT_PROBLEMS if scan.remaining else EXIT_OK
+    return EXIT_PROBLEMS if scan.remaining_found else EXIT_OK
 
 
 def _verify_all(args: argparse.Namespace) -> int:
@@ -151,7 +151,7 @@ def _verify_all(args: argparse.Namespace) -> int:
     _emit(args.json, render.verify_all_json(scans), render.verify_all_text(scans))
     if any(scan.errors for _cache, scan in scans):
         return EXIT_ERROR
-    return EXIT_PROBLEMS if any(scan.remaining for _cache, scan in scans) else EXIT_OK
+    return EXIT_PROBLEMS if any(scan.remaining_found for _cache, scan in scans) else EXIT_OK
 
 
 def _selftest() -> int:

@@ -40,8 +40,12 @@ def verify_json(scan: Scan) -> dict[str, Any]:
         "unrecognised": [asdict(finding) for finding in scan.unrecognised],
         "legacy_http": asdict(scan.legacy) if scan.legacy else None,
         "errors": scan.errors,
+        # The lists above hold the first FINDINGS_LISTED of each; these count them all.
+        "problems_found": scan.problems_found,
+        "unrecognised_found": scan.unrecognised_found,
+        "errors_found": scan.errors_found,
         "fixed": scan.fixed,
-        "remaining": len(scan.remaining),
+        "remaining": scan.remaining_found,
         "bytes_freed": scan.bytes_freed,
         "seconds": round(scan.seconds, 3),
     }
@@ -53,16 +57,23 @@ def verify_text(scan: Scan) -> str:
         f"  checked {scan.entries} HTTP cache entries and {scan.wheels} cached wheels "
         f"({format_size(scan.bytes_total)}) in {scan.seconds:.2f} s"
     )
-    if scan.problems:
-        kinds = Counter(finding.kind for finding in scan.problems)
-        kind_text = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
-        lines.append(f"  damaged: {len(scan.problems)} ({kind_text})")
-        lines.extend(_finding_lines(scan.cache_dir, scan.problems, with_action=scan.fixed))
+    if scan.problems_found:
+        kind_text = ", ".join(f"{count} {kind}" for kind, count in sorted(scan.kinds.items()))
+        lines.append(f"  damaged: {scan.problems_found} ({kind_text})")
+        lines.extend(
+            _finding_lines(
+                scan.cache_dir, scan.problems, scan.problems_found, with_action=scan.fixed
+            )
+        )
     else:
         lines.append(f"  damaged: none; {scan.ok_entries} entries are fine")
-    if scan.unrecognised:
-        lines.append(f"  not recognised (left alone): {len(scan.unrecognised)}")
-        lines.extend(_finding_lines(scan.cache_dir, scan.unrecognised, with_action=False))
+    if scan.unrecognised_found:
+        lines.append(f"  not recognised (left alone): {scan.unrecognised_found}")
+        lines.extend(
+            _finding_lines(
+                scan.cache_dir, scan.unrecognised, scan.unrecognised_found, with_action=False
+            )
+        )
     if scan.legacy and scan.legacy.stale and scan.legacy.bytes:
         lines.append(
             f"  stale: {scan.legacy.path} holds {scan.legacy.entries} entries "
@@ -70,15 +81,16 @@ def verify_text(scan: Scan) -> str:
             "reclaimable by deleting that directory"
         )
     lines.extend(f"  error: {error}" for error in scan.errors)
-    if scan.fixed and scan.problems:
-        actions = Counter(finding.action for finding in scan.problems)
-        by_others = actions["already-deleted"]
+    if scan.errors_found > len(scan.errors):
+        lines.append(f"  and {scan.errors_found - len(scan.errors)} more errors")
+    if scan.fixed and scan.problems_found:
+        by_others = scan.actions["already-deleted"]
         lines.append(
-            f"  fixed: {actions['deleted']} deleted ({format_size(scan.bytes_freed)} freed), "
+            f"  fixed: {scan.actions['deleted']} deleted ({format_size(scan.bytes_freed)} freed), "
             + (f"{by_others} already deleted by another process, " if by_others else "")
-            + f"{len(scan.remaining)} remain"
+            + f"{scan.remaining_found} remain"
         )
-    elif scan.problems:
+    elif scan.problems_found:
         lines.append("  run `pip-cache-guard verify --fix` to delete exactly these files")
     return "\n".join(lines) + "\n"
 
@@ -91,7 +103,7 @@ def verify_all_json(scans: Sequence[tuple[ToolCache, Scan]]) -> dict[str, Any]:
             {"tool": cache.tool, "source": cache.source, **verify_json(scan)}
             for cache, scan in scans
         ],
-        "remaining": sum(len(scan.remaining) for _cache, scan in scans),
+        "remaining": sum(scan.remaining_found for _cache, scan in scans),
     }
 
 
@@ -107,14 +119,18 @@ def verify_all_text(scans: Sequence[tuple[ToolCache, Scan]]) -> str:
     return header + "".join(sections)
 
 
-def _finding_lines(root: str, findings: Sequence[Finding], with_action: bool) -> list[str]:
+def _finding_lines(
+    root: str, findings: Sequence[Finding], found: int, with_action: bool
+) -> list[str]:
+    """The first few of ``findings`` (``found`` in all, listed or not)."""
     lines = []
     for finding in findings[:FINDINGS_SHOWN]:
         action = f" [{finding.action}]" if with_action else ""
         path = os.path.relpath(finding.path, root)
         lines.append(f"    {finding.kind:<14} {path}: {finding.reason}{action}")
-    if len(findings) > FINDINGS_SHOWN:
-        lines.append(f"    and {len(findings) - FINDINGS_SHOWN} more (--json lists them all)")
+    if found > FINDINGS_SHOWN:
+        listed = "them all" if found == len(findings) else f"the first {len(findings)}"
+        lines.append(f"    and {found - FINDINGS_SHOWN} more (--json lists {listed})")
     return lines
 
 

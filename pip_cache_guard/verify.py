@@ -25,9 +25,10 @@ import re
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import msgpack
 
@@ -89,9 +90,17 @@ class _Rules:
     fix: bool
 
 
+# Findings (and errors) listed in detail per list; beyond, they are only counted: a cache of a
+# million damaged entries would otherwise hold a million of them. The counts cover them all.
+FINDINGS_LISTED = 10_000
+_DONE = ("deleted", "already-deleted", "restored")  # by us, or by another process meanwhile
+_Item = TypeVar("_Item")
+
+
 @dataclass
 class Scan:
-    """Everything ``verify`` found; counts are totals, lists hold only what needs attention."""
+    """Everything ``verify`` found; counts are totals, lists hold only what needs attention (the
+    first ``FINDINGS_LISTED`` of each)."""
 
     cache_dir: str
     entries: int = 0
@@ -104,6 +113,30 @@ class Scan:
     legacy: LegacyDir | None = None
     fixed: bool = False
     seconds: float = 0.0
+    # What the lists would hold without their limit.
+    problems_found: int = 0
+    unrecognised_found: int = 0
+    errors_found: int = 0
+    kinds: Counter[str] = field(default_factory=Counter)  # problems by kind
+    actions: Counter[str] = field(default_factory=Counter)  # problems by what --fix did
+    bytes_freed: int = 0
+
+    def add_problem(self, finding: Finding) -> None:
+        """Count a problem (its action final) and list it while the list has room."""
+        self.problems_found += 1
+        self.kinds[finding.kind] += 1
+        self.actions[finding.action] += 1
+        if finding.action == "deleted":
+            self.bytes_freed += finding.bytes
+        _list(self.problems, finding)
+
+    def add_unrecognised(self, finding: Finding) -> None:
+        self.unrecognised_found += 1
+        _list(self.unrecognised, finding)
+
+    def add_error(self, error: str) -> None:
+        self.errors_found += 1
+        _list(self.errors, error)
 
     def absorb(self, part: Scan) -> None:
         """Add what a scan of another part of the same cache found."""
@@ -111,18 +144,34 @@ class Scan:
         self.ok_entries += part.ok_entries
         self.wheels += part.wheels
         self.bytes_total += part.bytes_total
-        self.problems.extend(part.problems)
-        self.unrecognised.extend(part.unrecognised)
-        self.errors.extend(part.errors)
+        self.problems_found += part.problems_found
+        self.unrecognised_found += part.unrecognised_found
+        self.errors_found += part.errors_found
+        self.kinds.update(part.kinds)
+        self.actions.update(part.actions)
+        self.bytes_freed += part.bytes_freed
+        _list_all(self.problems, part.problems)
+        _list_all(self.unrecognised, part.unrecognised)
+        _list_all(self.errors, part.errors)
 
     @property
     def remaining(self) -> list[Finding]:
-        done = ("deleted", "already-deleted", "restored")  # by us, or by another process meanwhile
-        return [finding for finding in self.problems if finding.action not in done]
+        """The listed problems still in the cache."""
+        return [finding for finding in self.problems if finding.action not in _DONE]
 
     @property
-    def bytes_freed(self) -> int:
-        return sum(finding.bytes for finding in self.problems if finding.action == "deleted")
+    def remaining_found(self) -> int:
+        """All problems still in the cache, listed or not."""
+        return self.problems_found - sum(self.actions[action] for action in _DONE)
+
+
+def _list(listed: list[_Item], item: _Item) -> None:
+    if len(listed) < FINDINGS_LISTED:
+        listed.append(item)
+
+
+def _list_all(listed: list[_Item], items: list[_Item]) -> None:
+    listed.extend(items[: max(0, FINDINGS_LISTED - len(listed))])
 
 
 # What ``cache_kind`` says a directory is.
@@ -354,7 +403,7 @@ def _listing(directory: str, scan: Scan) -> tuple[list[os.DirEntry[str]], list[o
                 else:
                     files.append(child)
     except OSError as exc:
-        scan.errors.append(f"cannot list {directory}: {exc.strerror or exc}")
+        scan.add_error(f"cannot list {directory}: {exc.strerror or exc}")
     return files, subdirectories
 
 
@@ -444,7 +493,7 @@ def _check_entry(
     try:
         data = _read(path)
     except OSError as exc:
-        scan.errors.append(f"cannot read {path}: {exc.strerror or exc}")
+        scan.add_error(f"cannot read {path}: {exc.strerror or exc}")
         return
     scan.bytes_total += len(data)
     body_size = _size(body) if body is not None else None
@@ -458,7 +507,7 @@ def _check_entry(
             finding.action = outcome.action
             if outcome.reason:
                 finding.reason = f"{finding.reason}; {outcome.reason}"
-        scan.problems.append(finding)
+        scan.add_problem(finding)
     elif needs_body and entries.written_recently(path, rules.now) is None:
         _problem(scan, rules, path, ORPHAN, "metadata without body", len(data))
     else:  # (metadata written moments ago may be waiting for its body: a writer at work)
@@ -511,7 +560,7 @@ def _settle_claims(
             scan.bytes_total += size
         if finding.action not in ("restored", "deleted"):
             held.add(os.path.basename(claim.original))
-        scan.problems.append(finding)
+        scan.add_problem(finding)
     return restored, held
 
 
@@ -588,7 +637,7 @@ def _problem(scan: Scan, rules: _Rules, path: str, kind: str, reason: str, size:
         finding.action = outcome.action
         if outcome.reason:
             finding.reason = f"{reason}; {outcome.reason}"
-    scan.problems.append(finding)
+    scan.add_problem(finding)
 
 
 def _has_partner(path: str) -> bool:
@@ -601,7 +650,7 @@ def _unrecognised(scan: Scan, child: os.DirEntry[str], reason: str) -> None:
     """Report a file we do not know; it is never opened, followed or deleted."""
     size = _size(child)
     scan.bytes_total += size
-    scan.unrecognised.append(Finding(child.path, "unrecognised", reason, size, "kept"))
+    scan.add_unrecognised(Finding(child.path, "unrecognised", reason, size, "kept"))
 
 
 def _size(child: os.DirEntry[str]) -> int:

@@ -1,10 +1,10 @@
 """``verify`` streams: what it holds at once does not grow with the number of entries it checks.
 
 The scan of a million-entry cache must fit in the memory of a small CI machine; it keeps counts
-and the problems, never one object per entry. Measured in-process with ``tracemalloc`` (allocations
-by Python code, exactly, no timing) on two caches ten times apart in size, each entry as pip
-spreads them: one metadata file five directories deep, and its ``.body``.
-"""
+and the first ``FINDINGS_LISTED`` problems, never one object per entry. Memory is measured
+in-process with ``tracemalloc`` (allocations by Python code, exactly, no timing) on two caches ten
+times apart in size, each entry as pip spreads them: one metadata file five directories deep, and
+its ``.body``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from pip_cache_guard import verify
+from pip_cache_guard import render, verify
 from pip_cache_guard.locate import CacheLocation
 
 SMALL, LARGE = 2_000, 20_000
@@ -76,3 +76,36 @@ def test_memory_does_not_grow_with_entries(tmp_path: Path, monkeypatch: pytest.M
     assert (scan_small.ok_entries, scan_large.ok_entries) == (SMALL, LARGE)
     assert scan_large.problems == [] and scan_large.errors == []
     assert peak_large - peak_small <= ALLOWED_GROWTH, (peak_small, peak_large)
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_findings_beyond_the_listed_are_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, processes: int
+) -> None:
+    """A cache of many damaged entries: the first few are listed, all are counted and fixed."""
+    monkeypatch.setattr(verify, "FINDINGS_LISTED", 3)
+    monkeypatch.setattr(render, "FINDINGS_SHOWN", 2)
+    # two processes: every cache is worth a second one (a forked child sees these settings)
+    monkeypatch.setattr(verify, "PARALLEL_SAMPLE_THRESHOLD", 0 if processes == 2 else 10**9)
+    location = write_cache(tmp_path, 40)
+    damaged = sorted(tmp_path.glob("http-v2/*/*/*/*/*/*[!y]"))[::5]  # metadata, 8 of them
+    for path in damaged:
+        path.write_bytes(b"garbage")
+
+    found = verify.verify(location)
+    assert (found.problems_found, len(found.problems), found.remaining_found) == (8, 3, 8)
+    assert dict(found.kinds) == {"corrupt": 8} and found.ok_entries == 32
+    document = render.verify_json(found)
+    assert (len(document["problems"]), document["problems_found"], document["remaining"]) == (
+        3,
+        8,
+        8,
+    )
+    text = render.verify_text(found)
+    assert "damaged: 8 (8 corrupt)" in text and "and 6 more (--json lists the first 3)" in text
+
+    fixed = verify.verify(location, fix=True)
+    assert dict(fixed.actions) == {"deleted": 8} and fixed.remaining_found == 0
+    assert fixed.bytes_freed == 8 * len(b"garbage") and len(fixed.problems) == 3
+    assert not any(path.exists() for path in damaged)
+    assert "fixed: 8 deleted" in render.verify_text(fixed)
