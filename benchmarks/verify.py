@@ -469,7 +469,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", type=parse_sizes, default=[20_000, 100_000],
                         help="entries of each cache, comma-separated")  # fmt: skip
     parser.add_argument("--million", action="store_true", help="add a 1,000,000-entry cache "
-                        "(~10 min and ~7 GB of disk the first time)")  # fmt: skip
+                        "(~5 min and ~9 GB of disk the first time)")  # fmt: skip
     parser.add_argument(
         "--time-at",
         type=parse_sizes,
