@@ -292,8 +292,8 @@ def _holds_a_body(directory: str) -> bool:
 
 def _walk(
     starts: list[str], scan: Scan, depth: int = 1
-) -> Iterator[tuple[str | None, list[os.DirEntry[str]]]]:
-    """(prefix, files) of each directory of the trees below ``starts`` (directories ``depth`` levels
+) -> Iterator[tuple[str, str | None, list[os.DirEntry[str]]]]:
+    """(directory, prefix, its files) for the trees below ``starts`` (directories ``depth`` levels
     below the one scanned): one directory at a time, never through a link. ``prefix`` is the five
     hex digits that entry names must start with in a leaf directory of the layout, else None."""
     first_digits = (os.path.basename(start) if depth == 1 else "" for start in starts)
@@ -304,14 +304,14 @@ def _walk(
         for child in subdirectories:
             pending.append((child.path, level + 1, digits + child.name))
         leaf = level == _LAYOUT_DEPTH and len(digits) == _LAYOUT_DEPTH and _HEX.match(digits)
-        yield digits if leaf else None, files
+        yield directory, digits if leaf else None, files
 
 
 def _scan_http_dir(scan: Scan, rules: _Rules, progress: Progress | None) -> None:
     """Scan one HTTP cache directory; a large one in two processes, one per half of its tree."""
     top_files, subdirectories = _listing(rules.root, scan)
     subtrees = sorted(child.path for child in subdirectories)  # the same split every time
-    _scan_files(scan, rules, None, top_files, progress)
+    _scan_files(scan, rules, rules.root, None, top_files, progress)
     helper_part = subtrees[1::2] if _worth_a_second_process(subtrees) else []
     own_part = [tree for tree in subtrees if tree not in helper_part]
     with _second_process(scan.cache_dir, rules, helper_part) as part:
@@ -329,14 +329,15 @@ def scan_subtrees(cache_dir: str, rules: _Rules, subtrees: list[str]) -> Scan:
 
 
 def _scan_trees(scan: Scan, rules: _Rules, subtrees: list[str], progress: Progress | None) -> None:
-    for prefix, files in _walk(subtrees, scan):
+    for directory, prefix, files in _walk(subtrees, scan):
         if files:  # most directories above the leaves hold none
-            _scan_files(scan, rules, prefix, files, progress)
+            _scan_files(scan, rules, directory, prefix, files, progress)
 
 
 def _scan_files(
     scan: Scan,
     rules: _Rules,
+    directory: str,
     prefix: str | None,
     files: list[os.DirEntry[str]],
     progress: Progress | None,
@@ -354,7 +355,7 @@ def _scan_files(
     if claims:
         restored, held = _settle_claims(scan, rules, claims, regular)
         if restored:  # files came back: judge them with their entries
-            files = _listing(os.path.dirname(files[0].path), scan)[0]
+            files = _listing(directory, scan)[0]
             regular = {child.name: child for child in files if child.is_file(follow_symlinks=False)}
     names: Container[str] = regular  # every name there, and those claims hold
     if len(regular) < len(files) or held:
@@ -606,7 +607,7 @@ def _check_tmp(scan: Scan, rules: _Rules, child: os.DirEntry[str]) -> None:
 def _scan_wheels(scan: Scan, rules: _Rules, progress: Progress | None) -> None:
     """Cached wheels (``wheels/``, built by pip): each must be a readable wheel, judged exactly as
     the hook judges one before pip uses it (``diagnose.wheel_problem``)."""
-    for _prefix, files in _walk([rules.root], scan, depth=0):
+    for _directory, _prefix, files in _walk([rules.root], scan, depth=0):
         for child in files:
             if not child.name.endswith(".whl"):
                 scan.bytes_total += _size(child)  # origin.json and the like: pip's, not ours
