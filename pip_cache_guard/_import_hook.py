@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 # The table of watched modules: name tail -> the integration that patches such a module. Each
 # integration module has ``apply(module)``, feature-detects what it patches and records it in
-# ``hook.STATE.patch_points`` (which ``doctor`` shows); see each module for the pips it knows.
+# ``PIP_RUN.patch_points`` (which ``doctor`` shows); see each module for the pips it knows.
 INTEGRATIONS: dict[str, str] = {
     "cachecontrol.controller": "pip_cache_guard.integrations.controller",
     "pip._internal.cli.base_command": "pip_cache_guard.integrations.command",
@@ -47,6 +47,32 @@ assert set(INTEGRATIONS) == set(WATCHED_TAILS)
 # The third-party modules the guard imports inside pip (the patching layer; the history's
 # platform directories). See ``reach_dependencies``.
 DEPENDENCIES = ("wrapt", "platformdirs")
+_reached: set[str] = set()  # the dependencies ``reach_dependencies`` has looked for already
+
+
+class PipRun:
+    """What the integrations learn about this process's pip before ``hook`` is needed: what they
+    patched (``doctor`` shows it) and the verbosity pip computed (the exit summary follows it).
+    Here, not in ``integrations``, so that ``hook`` and ``doctor`` read it without wrapt."""
+
+    def __init__(self) -> None:
+        self.patch_points: dict[str, str] = {}  # by module name
+        self.verbosity: int | None = None  # ``-v`` minus ``-q``, once pip's command started
+        self.registered_at_exit = False
+
+    def pip_version(self) -> str | None:
+        """The version of the pip whose modules were patched: pip's own (``pip._vendor...``,
+        ``pip._internal...``) or a vendored one (``pipenv.patched.pip._vendor...``); None for
+        standalone CacheControl (Poetry), which has none."""
+        for name in self.patch_points:
+            for marker in ("._vendor.", "._internal."):
+                pip_package, found, _ = name.partition(marker)
+                if found:
+                    return getattr(sys.modules.get(pip_package), "__version__", None)
+        return None
+
+
+PIP_RUN = PipRun()
 
 
 def integration_for(fullname: str) -> str | None:
@@ -96,10 +122,14 @@ def reach_dependencies() -> None:
     pip 26.2 runs the pip that installs an sdist's build dependencies inside the build
     environment, whose ``sitecustomize`` drops the venv's site-packages from ``sys.path`` after
     the startup file ran: the guard is loaded, wrapt and platformdirs are out of sight. Only that
-    case pays for an import here; elsewhere this is a lookup per dependency.
+    case pays for an import here; elsewhere this is a search of the path per dependency, once per
+    process (the path is final by the time pip imports its first watched module).
     """
     home = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for name in DEPENDENCIES:
+        if name in _reached:
+            continue
+        _reached.add(name)
         if name in sys.modules or importlib.util.find_spec(name) is not None:
             continue
         spec = importlib.machinery.PathFinder.find_spec(name, [home])

@@ -137,9 +137,9 @@ def _hook_status() -> tuple[dict[str, str], str | None]:
             importlib.import_module(name)
         except Exception as exc:
             failures.append(f"{name} cannot be imported ({exc})")
-    from pip_cache_guard.hook import STATE  # after the imports above, which ran the patcher
+    from pip_cache_guard._import_hook import PIP_RUN  # after the imports above, which patched
 
-    points = {name: STATE.patch_points[name] for name in present if name in STATE.patch_points}
+    points = {name: PIP_RUN.patch_points[name] for name in present if name in PIP_RUN.patch_points}
     if any(not point.startswith("unsupported") for point in points.values()):
         return points, None
     if points:
@@ -161,7 +161,7 @@ def _top_package_present(module: str) -> bool:
 
 def _healing_points() -> dict[str, str]:
     """What the guard patched in each of pip's modules it heals through (imported here)."""
-    from pip_cache_guard.hook import STATE
+    from pip_cache_guard._import_hook import PIP_RUN
 
     if importlib.util.find_spec("pip") is None:
         return {}
@@ -172,7 +172,7 @@ def _healing_points() -> dict[str, str]:
         except Exception as exc:
             points[name] = f"cannot be imported ({exc})"
             continue
-        points[name] = STATE.patch_points.get(name, "not patched")
+        points[name] = PIP_RUN.patch_points.get(name, "not patched")
     return points
 
 

@@ -7,12 +7,13 @@ more (``integrations.download.fetch_again``) and ``settle_refetch`` records how 
 The integrations (``pip_cache_guard.integrations``) call in here from their wrappers; every
 public function is a boundary with pip and never raises (an internal error is shown under
 ``PIP_CACHE_GUARD_DEBUG=1`` and otherwise swallowed, and pip goes on exactly as it would without
-the guard).
+the guard). Patching pip does not import this module: the first wrapper that needs it does
+(``integrations.deciding``), or the exit handler, so a run that never gets there never pays for
+it; pip 26.1+ runs import it before their import barrier (``LATE_MODULES``).
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import functools
 import hashlib
@@ -21,10 +22,10 @@ import os
 import sys
 import time
 from collections.abc import Mapping
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, Literal, NamedTuple, TypeVar
 
 from pip_cache_guard import spool
+from pip_cache_guard._import_hook import PIP_RUN
 from pip_cache_guard.diagnose import (
     DAMAGE_KINDS,
     MISSING_BODY,
@@ -37,20 +38,29 @@ from pip_cache_guard.diagnose import (
     wheel_problem,
 )
 from pip_cache_guard.ledger import Event, Ledger
-from pip_cache_guard.switches import report_internal_error
+from pip_cache_guard.switches import REPORT_VARIABLE, report_internal_error
 
 if TYPE_CHECKING:
     from pip_cache_guard import entries
 
-REPORT_VARIABLE = "PIP_CACHE_GUARD_REPORT"
 # What pip (22.2+) writes beside the wheels it built: the source they were built from.
 ORIGIN_FILE = "origin.json"
-# What the guard imports only once it needs it: safe deletion and the report (when something is
-# wrong, or a report is asked for), the history (at exit, when there is an incident to keep). A
-# healthy pip run never pays for them. pip 26.1+ blocks every import once an installation starts,
-# so ``integrations.install`` imports these right before that, in runs that install, and only
-# there.
-LATE_MODULES = ("pip_cache_guard.entries", "pip_cache_guard.report", "pip_cache_guard.history")
+# What the guard imports only once it needs it: this module (with ``diagnose``, ``ledger`` and
+# ``spool``, whose variable the wrapper of pip's subprocesses sets) at the first wrapper that calls
+# it; what fetches a rejected file again
+# (``integrations.download``, which a pip run imports with its downloader); safe deletion and the
+# report (when something is wrong, or a report is asked for), the history (at exit, when there is
+# an incident to keep). A healthy pip run never pays for the last three. pip 26.1+ blocks every
+# import once an installation starts, so ``integrations.install`` imports these right before
+# that, in runs that install, and only there.
+LATE_MODULES = (
+    "pip_cache_guard.hook",
+    "pip_cache_guard.spool",
+    "pip_cache_guard.integrations.download",
+    "pip_cache_guard.entries",
+    "pip_cache_guard.report",
+    "pip_cache_guard.history",
+)
 
 
 # The classes below are NamedTuples and plain classes, not dataclasses: this module is imported in
@@ -83,15 +93,10 @@ RefetchOutcome = Literal["refetched", "failed", "rejected"]
 
 
 class GuardState:
-    """What this process's guard did: which modules it patched and what it saw."""
+    """What this process's guard saw (what it patched, and pip's verbosity: ``PIP_RUN``)."""
 
     def __init__(self) -> None:
         self.ledger = Ledger()
-        self.patch_points: dict[str, str] = {}
-        self.pip_version: str | None = None
-        # pip's own verbosity (``-v`` minus ``-q``), once its command started
-        self.verbosity: int | None = None
-        self.exit_handler_registered = False
         # Only pip runs (and other programs using CacheControl) report; the guard's own commands
         # import pip's controller too (doctor, or drive it), but must not touch the user's report,
         # history or stderr at exit.
@@ -167,32 +172,10 @@ def not_a_pip_run() -> None:
 
 
 @_never_raises(None)
-def watch_pip(module: ModuleType) -> None:
-    """Note pip's version (the summary follows pip's verbosity) and make sure the guard sums up
-    at exit; every integration that can record an event calls this.
-
-    ``module`` is one of pip's (``pip._vendor...``, ``pip._internal...``) or of a vendored pip
-    (``pipenv.patched.pip._vendor...``); standalone CacheControl has no pip version."""
-    for marker in ("._vendor.", "._internal."):
-        pip_package, found, _ = module.__name__.partition(marker)
-        if found:
-            STATE.pip_version = getattr(sys.modules.get(pip_package), "__version__", None)
-            break
-    join_spool()  # a child of a guarded pip hands its events to that pip at exit
-    register_exit_handler()
-
-
-@_never_raises(None)
 def import_late_modules() -> None:
     """Import ``LATE_MODULES`` now, while imports are still allowed."""
     for name in LATE_MODULES:
         importlib.import_module(name)
-
-
-@_never_raises(None)
-def note_verbosity(level: Any) -> None:
-    """Remember the verbosity pip computed for this run (the summary follows it)."""
-    STATE.verbosity = int(level)
 
 
 @_never_raises(None)
@@ -646,14 +629,6 @@ def _body_status(body_file: Any) -> os.stat_result | None:
 
 
 @_never_raises(None)
-def register_exit_handler() -> None:
-    """Run ``at_exit`` when this process ends (once, however many integrations ask)."""
-    if not STATE.exit_handler_registered:
-        atexit.register(at_exit)
-        STATE.exit_handler_registered = True
-
-
-@_never_raises(None)
 def join_spool() -> None:
     """If a guarded pip started this process, hand events to it at exit instead of reporting."""
     if STATE.spool is None:
@@ -666,7 +641,6 @@ def spool_for_children() -> str | None:
     join_spool()
     if STATE.spool is None:
         STATE.spool, STATE.spool_owner = spool.new_path(), True
-    register_exit_handler()
     return STATE.spool
 
 
@@ -674,11 +648,12 @@ def spool_for_children() -> str | None:
 def at_exit() -> None:
     """Write the JSON report (if asked), remember the incident, print the summary.
 
-    A child pip hands its events to the pip that started it instead; that pip first merges what
-    its children handed over. Each step has its own boundary too, so that a failing history never
-    costs the summary."""
+    A child pip (one a guarded pip started: ``join_spool``) hands its events to the pip that
+    started it instead; that pip first merges what its children handed over. Each step has its
+    own boundary too, so that a failing history never costs the summary."""
     if not STATE.reports_at_exit:
         return
+    join_spool()
     if STATE.spool is not None and not STATE.spool_owner:
         if not STATE.ledger.events() or _hand_over(STATE.spool):
             return  # a child pip: the pip that started it reports (if the hand-over failed: we)
@@ -719,7 +694,7 @@ def _write_report(events: list[Event], cache_dir: str | None) -> None:
     if report_path:
         from pip_cache_guard import report  # late: see LATE_MODULES
 
-        data = report.document(events, cache_dir, STATE.pip_version)
+        data = report.document(events, cache_dir, PIP_RUN.pip_version())
         report.write_json_atomically(report_path, data)
 
 
@@ -728,7 +703,7 @@ def _remember(events: list[Event], cache_dir: str) -> list[str]:
     """Append this incident to the history; advice if damage keeps hitting this cache."""
     from pip_cache_guard import history  # platformdirs: paid only when there is something to keep
 
-    history.append(cache_dir, STATE.pip_version, events)
+    history.append(cache_dir, PIP_RUN.pip_version(), events)
     if not any(event.kind in DAMAGE_KINDS for event in events):
         return []
     recent = history.recent_damage(cache_dir)
@@ -745,7 +720,7 @@ def _remember(events: list[Event], cache_dir: str) -> list[str]:
 def _print_summary(events: list[Event], cache_dir: str | None, advice: list[str]) -> None:
     from pip_cache_guard import report  # late: see LATE_MODULES
 
-    level = STATE.verbosity if STATE.verbosity is not None else 0
+    level = PIP_RUN.verbosity if PIP_RUN.verbosity is not None else 0
     if level > -2:
         sys.stderr.write(report.summary(events, cache_dir, level, advice))
         sys.stderr.flush()

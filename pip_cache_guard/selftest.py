@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pip_cache_guard import FINDER_MARK, KILL_SWITCH, hook
+from pip_cache_guard._import_hook import PIP_RUN
 from pip_cache_guard.hook import STATE
 from pip_cache_guard.switches import is_disabled
 
@@ -68,7 +69,7 @@ def _provoke() -> Outcome:
         msgpack = importlib.import_module("pip._vendor.msgpack")
     except ImportError as exc:
         return Outcome(False, f"pip's cache code could not be imported ({exc}): is pip installed?")
-    patch_point = STATE.patch_points.get(CONTROLLER)
+    patch_point = PIP_RUN.patch_points.get(CONTROLLER)
     if patch_point is None or patch_point.startswith("unsupported"):
         return Outcome(False, f"the hook did not patch pip's {CONTROLLER} ({patch_point})")
     pip_version = getattr(sys.modules.get("pip"), "__version__", "?")

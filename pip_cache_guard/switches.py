@@ -1,7 +1,9 @@
 """The guard's two switches, at the bottom of the import graph: every other module may use them.
 
 ``PIP_CACHE_GUARD=0`` (or ``off``, ``false``, ``no``) turns the guard off entirely;
-``PIP_CACHE_GUARD_DEBUG=1`` makes its own internal errors visible on stderr. Stdlib only, and
+``PIP_CACHE_GUARD_DEBUG=1`` makes its own internal errors visible on stderr. The name of the
+variable that asks for a JSON report is here too: the exit handler checks it before it imports
+anything. Stdlib only, and
 cheap: the startup path imports this module only once a watched module is being imported (pip
 has imported ``traceback`` by then).
 """
@@ -16,6 +18,7 @@ from collections.abc import Mapping
 from pip_cache_guard import KILL_SWITCH, OFF_VALUES
 
 DEBUG_SWITCH = "PIP_CACHE_GUARD_DEBUG"
+REPORT_VARIABLE = "PIP_CACHE_GUARD_REPORT"
 
 
 def is_disabled(environ: Mapping[str, str] | None = None) -> bool:

@@ -16,7 +16,7 @@ from types import ModuleType
 
 import pytest
 
-from pip_cache_guard.hook import STATE
+from pip_cache_guard._import_hook import PIP_RUN
 from pip_cache_guard.integrations import download, hashes, req_install, wheel_metadata
 
 
@@ -24,7 +24,7 @@ from pip_cache_guard.integrations import download, hashes, req_install, wheel_me
 def module() -> Iterator[ModuleType]:
     stand_in = types.ModuleType("stand_in.pip._internal.somewhere")
     yield stand_in
-    STATE.patch_points.pop(stand_in.__name__, None)
+    PIP_RUN.patch_points.pop(stand_in.__name__, None)
 
 
 @pytest.mark.parametrize("integration", [download, hashes, wheel_metadata, req_install])
@@ -40,7 +40,7 @@ def test_a_module_without_the_known_shape_is_left_alone_and_said_so(
 
     integration.apply(module)
 
-    assert STATE.patch_points[module.__name__].startswith("unsupported")
+    assert PIP_RUN.patch_points[module.__name__].startswith("unsupported")
     assert dict(vars(Unrelated)) == before
 
 

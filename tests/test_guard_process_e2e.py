@@ -88,6 +88,7 @@ from pip._internal.network.cache import SafeFileCache
 from pip._vendor.cachecontrol import controller
 from pip._vendor.requests import Request
 from pip_cache_guard.hook import STATE
+from pip_cache_guard._import_hook import PIP_RUN
 
 reloaded = importlib.reload(controller)
 cache = SafeFileCache(sys.argv[1])
@@ -97,13 +98,14 @@ with open(path, "wb") as damaged, open(path + ".body", "wb") as body:
     damaged.write(b"garbage, not an entry" * 10)  # pip reads an entry only if it has a body
 request = Request("GET", sys.argv[2]).prepare()
 print(reloaded.CacheController(cache).cached_request(request))
-print(os.path.exists(path), STATE.patch_points[reloaded.__name__])
+print(os.path.exists(path), PIP_RUN.patch_points[reloaded.__name__])
 print([(event.kind, event.action) for event in STATE.ledger.events()])
 # The other watched modules, whose patched functions a reload binds anew in the same namespace.
 from pip._internal.cli import base_command
 from pip._internal.commands import install
 for module, name in ((base_command, "setup_logging"), (install, "_prevent_further_imports")):
-    print(type(vars(importlib.reload(module))[name]).__name__, STATE.patch_points[module.__name__])
+    wrapper = type(vars(importlib.reload(module))[name]).__name__
+    print(wrapper, PIP_RUN.patch_points[module.__name__])
 """
 
 

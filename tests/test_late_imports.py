@@ -130,8 +130,10 @@ def test_every_third_party_module_the_guard_imports_inside_pip_can_be_reached() 
     assert imported - stdlib - {PACKAGE} == set(_import_hook.DEPENDENCIES)
 
 
-def test_a_healthy_pip_run_loads_none_of_the_late_modules() -> None:
-    """They are what only a run with something wrong needs: a healthy pip never pays for them."""
+def test_the_session_import_loads_only_the_patching_layer() -> None:
+    """``import pip._internal.network.session`` (what every networked pip command does) patches pip
+    and loads nothing of the guard beyond that: not the decisions (``hook``, with ``diagnose``,
+    ``ledger``, ``spool``), which the first wrapper pip calls imports, nor any late module."""
     probe = (
         "import sys, pip_cache_guard, pip._internal.network.session; "  # the hook, as the .pth does
         "print(' '.join(name for name in sys.modules if name.startswith('pip_cache_guard')))"
@@ -141,6 +143,14 @@ def test_a_healthy_pip_run_loads_none_of_the_late_modules() -> None:
         [sys.executable, "-c", probe], env=environ, check=True, capture_output=True, text=True
     ).stdout.split()
     assert "pip_cache_guard.integrations.controller" in loaded  # the guard patched pip
+    patching_layer = {
+        PACKAGE,
+        f"{PACKAGE}.switches",
+        f"{PACKAGE}._import_hook",
+        f"{PACKAGE}.integrations",
+        *_import_hook.INTEGRATIONS.values(),
+    }
+    assert set(loaded) - patching_layer == set()
+    assert set(loaded) & {f"{PACKAGE}.integrations.download", *hook.LATE_MODULES} == set()
     only_when_wrong = {f"{PACKAGE}.entries", f"{PACKAGE}.report", f"{PACKAGE}.history"}
-    assert only_when_wrong <= set(hook.LATE_MODULES)  # still imported before pip's barrier
-    assert only_when_wrong & set(loaded) == set()
+    assert {f"{PACKAGE}.hook", *only_when_wrong} <= set(hook.LATE_MODULES)  # before the barrier

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from pip_cache_guard.hook import STATE
+from pip_cache_guard._import_hook import PIP_RUN
 from pip_cache_guard.integrations import controller as patch
-from pip_cache_guard.integrations import is_wrapped, wrap_once
+from pip_cache_guard.integrations import is_wrapped, parameter_names, wrap_once
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def package() -> Iterator[str]:
     sys.modules[serialize.__name__] = serialize
     yield name
     del sys.modules[serialize.__name__]
-    STATE.patch_points.pop(f"{name}.controller", None)
+    PIP_RUN.patch_points.pop(f"{name}.controller", None)
 
 
 def _controller_module(package: str, controller: type) -> types.ModuleType:
@@ -50,7 +50,7 @@ def test_an_unknown_controller_is_left_unpatched_and_reported(package: str) -> N
     original = CacheController.lookup
     patch.apply(_controller_module(package, CacheController))
 
-    assert STATE.patch_points[f"{package}.controller"] == "unsupported: unknown CacheController"
+    assert PIP_RUN.patch_points[f"{package}.controller"] == "unsupported: unknown CacheController"
     assert CacheController.lookup is original
     assert "wrapt" not in type(sys.modules[f"{package}.serialize"].Serializer.loads).__module__
 
@@ -62,7 +62,7 @@ def test_a_load_method_with_another_signature_is_not_guessed_at(package: str) ->
 
     patch.apply(_controller_module(package, CacheController))
 
-    assert STATE.patch_points[f"{package}.controller"].startswith("unsupported")
+    assert PIP_RUN.patch_points[f"{package}.controller"].startswith("unsupported")
 
 
 def test_a_module_is_patched_once_however_often_it_is_offered(package: str) -> None:
@@ -75,7 +75,7 @@ def test_a_module_is_patched_once_however_often_it_is_offered(package: str) -> N
     wrapped_once = CacheController.__dict__["_load_from_cache"]
     patch.apply(module)
 
-    assert STATE.patch_points[f"{package}.controller"] == "CacheController._load_from_cache"
+    assert PIP_RUN.patch_points[f"{package}.controller"] == "CacheController._load_from_cache"
     assert CacheController.__dict__["_load_from_cache"] is wrapped_once
     assert CacheController().__class__._load_from_cache.__wrapped__  # a wrapt wrapper
 
@@ -103,7 +103,7 @@ def test_pips_warning_is_dropped_only_for_a_lookup_the_guard_handled(
     """The filter pip's warning meets: a handled lookup hides it, any other lookup keeps it."""
     import logging
 
-    monkeypatch.setattr(STATE, "verbosity", 0)  # what pip computed from its options
+    monkeypatch.setattr(PIP_RUN, "verbosity", 0)  # what pip computed from its options
 
     from pip_cache_guard.hook import Lookup
 
@@ -131,5 +131,52 @@ def test_pips_warning_is_dropped_only_for_a_lookup_the_guard_handled(
     assert not shown(handled=True)
     assert shown(handled=False)  # an entry the guard did not account for keeps pip's warning
     assert shown(handled=None)  # a warning outside any guarded lookup
-    monkeypatch.setattr(STATE, "verbosity", 1)
+    monkeypatch.setattr(PIP_RUN, "verbosity", 1)
     assert shown(handled=True)  # pip -v: pip's own lines stay
+
+
+def _every_shape(
+    a: int, b: int = 1, /, c: int = 2, *args: int, d: int, e: int = 3, **kw: int
+) -> int:
+    local = a + b
+    return local
+
+
+def test_parameter_names_are_what_inspect_gives_for_every_function_pip_has() -> None:
+    """The fast path (a plain function's code object) gives ``inspect.signature``'s names, and
+    everything else goes through ``inspect`` itself."""
+    import functools
+    import importlib
+    import inspect
+
+    @functools.wraps(_every_shape)
+    def decorated(*args: Any, **kwargs: Any) -> int:
+        return _every_shape(*args, **kwargs)
+
+    def keyword_only(*, key: int) -> None:
+        pass
+
+    def no_star(x: int, **rest: int) -> None:
+        pass
+
+    functions: list[Any] = [_every_shape, decorated, keyword_only, no_star, lambda: None, len]
+    functions += [functools.partial(_every_shape, 1), wrap_once, patch.apply]
+    for name in (
+        "pip._vendor.cachecontrol.controller",
+        "pip._vendor.cachecontrol.serialize",
+        "pip._internal.network.download",
+        "pip._internal.utils.hashes",
+        "pip._internal.utils.subprocess",
+        "pip._internal.cache",
+        "pip._internal.commands.install",
+    ):
+        module = importlib.import_module(name)
+        for owner in (module, *(c for c in vars(module).values() if isinstance(c, type))):
+            functions += [value for value in vars(owner).values() if callable(value)]
+    assert len(functions) > 200
+    for function in functions:
+        try:
+            expected = list(inspect.signature(function).parameters)
+        except (TypeError, ValueError):
+            expected = None
+        assert parameter_names(function) == expected, function

@@ -349,8 +349,8 @@ def test_pipenv_vendored_pip_is_guarded_and_a_pipenv_run_heals_its_cache(
     controller = "pipenv.patched.pip._vendor.cachecontrol.controller"
     probe = run_python(
         venv,
-        ["-c", f"import {controller}; from pip_cache_guard.hook import STATE; "
-         f"print(STATE.patch_points['{controller}'], STATE.pip_version)"],
+        ["-c", f"import {controller}; from pip_cache_guard._import_hook import PIP_RUN; "
+         f"print(PIP_RUN.patch_points['{controller}'], PIP_RUN.pip_version())"],
     )  # fmt: skip
     vendored = run_python(venv, ["-c", "import pipenv.patched.pip as p; print(p.__version__)"])
     assert probe.stdout.split() == [

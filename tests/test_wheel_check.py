@@ -11,8 +11,8 @@ import types
 import zipfile
 from pathlib import Path
 
+from pip_cache_guard._import_hook import PIP_RUN
 from pip_cache_guard.diagnose import wheel_problem
-from pip_cache_guard.hook import STATE
 from pip_cache_guard.integrations import wheel_cache
 
 from support.wheels import build_wheel
@@ -80,5 +80,5 @@ def test_a_wheel_cache_of_another_shape_is_left_alone() -> None:
 
     wheel_cache.apply(module)
 
-    assert STATE.patch_points.pop(module.__name__).startswith("unsupported")
+    assert PIP_RUN.patch_points.pop(module.__name__).startswith("unsupported")
     assert SimpleWheelCache.get is original

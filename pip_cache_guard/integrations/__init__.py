@@ -1,19 +1,31 @@
 """Integrations: one module per kind of module the guard patches (``_import_hook.INTEGRATIONS``).
 
 Each has ``apply(module)``, chooses its patch points by what the module has (never by version
-string), records what it did in ``hook.STATE.patch_points`` and leaves an unknown shape alone. The
+string), records what it did in ``_import_hook.PIP_RUN`` and leaves an unknown shape alone. The
 decisions (what is damage, what to delete, what to record) stay in ``hook``, ``diagnose`` and
 ``entries``. The helpers here are shared by every integration.
+
+Patching imports nothing of the guard but this package and ``switches``: ``hook`` (with
+``diagnose``, ``ledger`` and ``spool``) is imported by the first wrapper pip calls (see
+``wrap_once``), or by the exit handler when there is something to say, so that a pip run that
+never gets there (``import pip._internal.network.session`` alone, a ``pip list``) never pays for
+it. pip 26.1+ blocks imports once an installation starts: ``hook`` is one of
+``hook.LATE_MODULES``, imported right before that.
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import inspect
+import os
 import sys
 import threading
 import types
 from typing import Any, Callable
+
+from pip_cache_guard._import_hook import PIP_RUN
+from pip_cache_guard.switches import REPORT_VARIABLE, report_internal_error
 
 
 class _AsyncioOnFirstUse(types.ModuleType):
@@ -54,6 +66,9 @@ finally:
 
 Wrapper = Callable[[Callable[..., Any], Any, Any, Any], Any]
 
+_HOOK = "pip_cache_guard.hook"
+
+
 # Set on the owner (a class or a module) of each attribute wrapped: name -> the wrapper put there.
 # A second offer of the same object (a module imported again under a second name, a second
 # integration) finds its wrapper still in place and never wraps it twice, while
@@ -65,13 +80,38 @@ _WRAPPED_MARK = "_pip_cache_guard_wrapped"
 def has_parameters(owner: Any, name: str, leading: list[str], exact: bool = False) -> bool:
     """Whether ``owner.name`` is a function whose parameters start with (or are) ``leading``."""
     method = getattr(owner, name, None)
-    if not callable(method):
-        return False
-    try:
-        parameters = list(inspect.signature(method).parameters)
-    except (TypeError, ValueError):
+    parameters = parameter_names(method) if callable(method) else None
+    if parameters is None:
         return False
     return (parameters if exact else parameters[: len(leading)]) == leading
+
+
+def parameter_names(function: Callable[..., Any]) -> list[str] | None:
+    """The names of ``function``'s parameters, in ``inspect.signature``'s order; None if it has no
+    signature. A plain function's are read from its code object: a few microseconds, where
+    ``inspect.signature`` takes ten, for each of the dozen checks patching pip makes."""
+    code = getattr(function, "__code__", None)
+    if (
+        type(function) is not types.FunctionType
+        or code is None
+        or hasattr(function, "__wrapped__")  # inspect follows these: a decorated function
+        or hasattr(function, "__signature__")
+    ):
+        try:
+            return list(inspect.signature(function).parameters)
+        except (TypeError, ValueError):
+            return None
+    names, positional, keyword_only = code.co_varnames, code.co_argcount, code.co_kwonlyargcount
+    end = positional + keyword_only
+    star = names[end : end + 1] if code.co_flags & inspect.CO_VARARGS else ()
+    end += len(star)
+    double_star = names[end : end + 1] if code.co_flags & inspect.CO_VARKEYWORDS else ()
+    return [
+        *names[:positional],
+        *star,
+        *names[positional : positional + keyword_only],
+        *double_star,
+    ]
 
 
 def is_wrapped(owner: Any, name: str) -> bool:
@@ -87,3 +127,41 @@ def wrap_once(owner: Any, name: str, wrapper: Wrapper) -> bool:
     wrapped = wrapt.wrap_function_wrapper(owner, name, wrapper)
     setattr(owner, _WRAPPED_MARK, {**vars(owner).get(_WRAPPED_MARK, {}), name: wrapped})
     return True
+
+
+def deciding(wrapper: Wrapper) -> Wrapper:
+    """A wrapper that calls ``hook``: imported at its first call, so that a run that never calls
+    it never pays for it. If ``hook`` cannot be imported (the guard removed under a running pip, a
+    pip 26.1+ import barrier the guard did not see coming), pip's own call goes on alone."""
+
+    def with_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        if _HOOK not in sys.modules:
+            try:
+                from pip_cache_guard import hook  # noqa: F401  (late: see hook.LATE_MODULES)
+            except Exception:
+                report_internal_error(f"importing {_HOOK}")
+                return wrapped(*args, **kwargs)
+        return wrapper(wrapped, instance, args, kwargs)
+
+    return with_hook
+
+
+def sum_up_at_exit() -> None:
+    """Make sure the guard sums up when this process ends (once, however many integrations ask):
+    every integration that can record an event calls this."""
+    if not PIP_RUN.registered_at_exit:
+        atexit.register(_sum_up)
+        PIP_RUN.registered_at_exit = True
+
+
+def _sum_up() -> None:
+    """At exit: ``hook.at_exit``. A run that never imported ``hook`` has recorded nothing, so
+    there is nothing to say unless a report is asked for; such a run never imports it."""
+    if _HOOK not in sys.modules and not os.environ.get(REPORT_VARIABLE):
+        return
+    try:
+        from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+    except Exception:
+        report_internal_error("summing up at exit")
+        return
+    hook.at_exit()

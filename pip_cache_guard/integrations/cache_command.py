@@ -17,7 +17,7 @@ import sys
 from types import ModuleType
 from typing import Any, Callable
 
-from pip_cache_guard.hook import STATE
+from pip_cache_guard._import_hook import PIP_RUN
 from pip_cache_guard.integrations import has_parameters, wrap_once
 from pip_cache_guard.switches import report_internal_error
 
@@ -42,13 +42,13 @@ def apply(module: ModuleType) -> None:
         or not has_parameters(command, "run", ["self", "options", "args"], exact=True)
         or not has_parameters(command, "add_options", ["self"], exact=True)
     ):
-        STATE.patch_points[module.__name__] = "unsupported: unknown CacheCommand"
+        PIP_RUN.patch_points[module.__name__] = "unsupported: unknown CacheCommand"
         return
     if wrap_once(command, "run", _run):
         wrap_once(command, "add_options", _add_options)
         command.usage = f"{command.usage.rstrip()}\n        {USAGE_LINE}\n    "
         command.__doc__ = _with_help_line(command.__doc__ or "")
-    STATE.patch_points[module.__name__] = "CacheCommand.run (pip cache verify)"
+    PIP_RUN.patch_points[module.__name__] = "CacheCommand.run (pip cache verify)"
 
 
 def _with_help_line(doc: str) -> str:

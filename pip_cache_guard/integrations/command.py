@@ -11,11 +11,11 @@ line would get some of them wrong, so the guard takes pip's number. A module wit
 
 from __future__ import annotations
 
+import contextlib
 from types import ModuleType
 from typing import Any, Callable
 
-from pip_cache_guard import hook
-from pip_cache_guard.hook import STATE
+from pip_cache_guard._import_hook import PIP_RUN
 from pip_cache_guard.integrations import has_parameters, wrap_once
 
 SETUP_LOGGING = "setup_logging"
@@ -24,12 +24,14 @@ SETUP_LOGGING = "setup_logging"
 def apply(module: ModuleType) -> None:
     """Wrap ``setup_logging`` of one ``pip._internal.cli.base_command`` module, if it is known."""
     if not has_parameters(module, SETUP_LOGGING, ["verbosity"]):
-        STATE.patch_points[module.__name__] = "unsupported: no setup_logging(verbosity, ...)"
+        PIP_RUN.patch_points[module.__name__] = "unsupported: no setup_logging(verbosity, ...)"
         return
     wrap_once(module, SETUP_LOGGING, _note_verbosity)
-    STATE.patch_points[module.__name__] = SETUP_LOGGING
+    PIP_RUN.patch_points[module.__name__] = SETUP_LOGGING
 
 
 def _note_verbosity(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    hook.note_verbosity(args[0] if args else kwargs.get("verbosity"))
+    """Remember the verbosity pip computed for this run (the summary follows it)."""
+    with contextlib.suppress(TypeError, ValueError):  # not a number: the summary is in full
+        PIP_RUN.verbosity = int(args[0] if args else kwargs.get("verbosity"))
     return wrapped(*args, **kwargs)

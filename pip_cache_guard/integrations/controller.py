@@ -14,7 +14,7 @@ In both, ``Serializer.loads(self, request, data, ...)`` is wrapped to capture th
 was given: re-reading the file afterwards would race with other pips sharing the cache. Where
 ``Serializer.prepare_response(self, request, cached, ...)`` exists (every pip from 21.3 to 26.3),
 the document it gets, just decoded by pip, is judged before pip changes it: a hit costs no second
-decode. A module with neither shape is left alone, and ``STATE.patch_points`` says so (for
+decode. A module with neither shape is left alone, and ``PIP_RUN.patch_points`` says so (for
 ``doctor``).
 
 pip's own "Cache entry deserialization failed, entry ignored" warning (every version, logged by the
@@ -32,12 +32,21 @@ import sys
 import threading
 from collections.abc import Iterator
 from types import ModuleType
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from pip_cache_guard import hook
-from pip_cache_guard.diagnose import Unpack
-from pip_cache_guard.hook import STATE, Lookup
-from pip_cache_guard.integrations import Wrapper, has_parameters, is_wrapped, wrap_once
+from pip_cache_guard._import_hook import PIP_RUN
+from pip_cache_guard.integrations import (
+    Wrapper,
+    deciding,
+    has_parameters,
+    is_wrapped,
+    sum_up_at_exit,
+    wrap_once,
+)
+
+if TYPE_CHECKING:
+    from pip_cache_guard.diagnose import Unpack
+    from pip_cache_guard.hook import Lookup
 
 _LEGACY_METHODS = ("cached_request", "conditional_headers", "update_cached_response")
 PIP_WARNING = "Cache entry deserialization failed, entry ignored"
@@ -56,12 +65,12 @@ def apply(module: ModuleType) -> None:
     serializer = getattr(serialize, "Serializer", None)
     msgpack = getattr(serialize, "msgpack", None)
     if controller is None or serializer is None or msgpack is None:
-        STATE.patch_points[module.__name__] = "unsupported: no CacheController/Serializer/msgpack"
+        PIP_RUN.patch_points[module.__name__] = "unsupported: no CacheController/Serializer/msgpack"
         return
     if is_wrapped(controller, "_load_from_cache") or is_wrapped(controller, _LEGACY_METHODS[0]):
         return
     if not has_parameters(serializer, "loads", ["self", "request", "data"]):
-        STATE.patch_points[module.__name__] = "unsupported: unknown Serializer.loads"
+        PIP_RUN.patch_points[module.__name__] = "unsupported: unknown Serializer.loads"
         return
 
     def unpack(payload: bytes) -> Any:
@@ -70,17 +79,17 @@ def apply(module: ModuleType) -> None:
     if has_parameters(controller, "_load_from_cache", ["self", "request"], exact=True):
         _wrap_serializer(serializer)
         wrap_once(controller, "_load_from_cache", _load_wrapper(unpack))
-        STATE.patch_points[module.__name__] = "CacheController._load_from_cache"
+        PIP_RUN.patch_points[module.__name__] = "CacheController._load_from_cache"
     elif all(has_parameters(controller, name, ["self", "request"]) for name in _LEGACY_METHODS):
         _wrap_serializer(serializer)
         for name in _LEGACY_METHODS:
             wrap_once(controller, name, _legacy_lookup_wrapper(unpack))
-        STATE.patch_points[module.__name__] = "Serializer.loads inside CacheController lookups"
+        PIP_RUN.patch_points[module.__name__] = "Serializer.loads inside CacheController lookups"
     else:
-        STATE.patch_points[module.__name__] = "unsupported: unknown CacheController"
+        PIP_RUN.patch_points[module.__name__] = "unsupported: unknown CacheController"
         return
     _fold_warning(module)
-    hook.watch_pip(module)
+    sum_up_at_exit()
 
 
 def _wrap_serializer(serializer: type) -> None:
@@ -99,7 +108,10 @@ def _running(lookup: Lookup | None, slot: str = "lookup") -> Iterator[None]:
         setattr(_slot, slot, outer)
 
 
+@deciding
 def _capture_loads(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+
     lookup: Lookup | None = getattr(_slot, "lookup", None)
     if lookup is None:
         return wrapped(*args, **kwargs)
@@ -116,7 +128,10 @@ def _capture_loads(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs
             return _guarded(wrapped, args, kwargs, lookup)
 
 
+@deciding
 def _judge_prepared(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+
     lookup: Lookup | None = getattr(_slot, "loading", None)
     if lookup is not None:
         hook.judge_prepared(lookup, args[1] if len(args) > 1 else kwargs.get("cached"))
@@ -124,11 +139,14 @@ def _judge_prepared(wrapped: Callable[..., Any], instance: Any, args: Any, kwarg
 
 
 def _load_wrapper(unpack: Unpack) -> Wrapper:
+    @deciding
     def guarded_load_from_cache(
         wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any
     ) -> Any:
+        from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+
         request = args[0] if args else kwargs.get("request")
-        lookup = Lookup(instance, request, unpack, key=lambda: str(request.url))
+        lookup = hook.Lookup(instance, request, unpack, key=lambda: str(request.url))
         with _running(lookup):
             return _guarded(wrapped, args, kwargs, lookup)
 
@@ -136,9 +154,12 @@ def _load_wrapper(unpack: Unpack) -> Wrapper:
 
 
 def _legacy_lookup_wrapper(unpack: Unpack) -> Wrapper:
+    @deciding
     def guarded_lookup(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+
         request = args[0] if args else kwargs.get("request")
-        lookup = Lookup(
+        lookup = hook.Lookup(
             instance,
             request,
             unpack,
@@ -153,6 +174,8 @@ def _legacy_lookup_wrapper(unpack: Unpack) -> Wrapper:
 
 def _guarded(wrapped: Callable[..., Any], args: Any, kwargs: Any, lookup: Lookup) -> Any:
     """Call a loader; turn a proven-damaged entry into a miss, leave everything else as it was."""
+    from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+
     hook.note_cache_dir(lookup)
     try:
         response = wrapped(*args, **kwargs)
@@ -189,5 +212,5 @@ def _fold_warning(module: ModuleType) -> None:
 
 
 def _pip_is_verbose() -> bool:
-    """Whether pip runs with ``-v``: the verbosity pip itself computed (``STATE.verbosity``)."""
-    return (STATE.verbosity or 0) > 0
+    """Whether pip runs with ``-v``: the verbosity pip itself computed (``PIP_RUN.verbosity``)."""
+    return (PIP_RUN.verbosity or 0) > 0

@@ -14,7 +14,7 @@ errors: it must not show the guard). Patch points, chosen by what the module has
 - ``Downloader.__init__`` (every pip 21.3 - 26.3, whatever its parameters): the instance pip made
   is the one that fetches a file again, ``downloader(link, location)`` in every version.
 
-A module without these shapes is left alone, and ``STATE.patch_points`` says so.
+A module without these shapes is left alone, and ``PIP_RUN.patch_points`` says so.
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ from __future__ import annotations
 import os
 import zlib
 from types import ModuleType
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from pip_cache_guard import hook
-from pip_cache_guard.hook import STATE, Refetch
-from pip_cache_guard.integrations import has_parameters, wrap_once
+from pip_cache_guard._import_hook import PIP_RUN
+from pip_cache_guard.integrations import deciding, has_parameters, wrap_once
+
+if TYPE_CHECKING:
+    from pip_cache_guard.hook import Refetch
 
 _REPORTERS = ("_log_download", "_prepare_download")
 _NAMER = "_get_http_response_filename"
@@ -49,15 +51,18 @@ def apply(module: ModuleType) -> None:
         or not has_parameters(downloader, "__call__", ["self", "link", "location"], exact=True)
         or not has_parameters(downloader, "__init__", ["self"])
     ):
-        STATE.patch_points[module.__name__] = "unsupported: unknown downloader"
+        PIP_RUN.patch_points[module.__name__] = "unsupported: unknown downloader"
         return
     wrap_once(module, reporter, _reporter_wrapper(getattr(module, _NAMER)))
     wrap_once(downloader, "__init__", _remember_downloader)
-    STATE.patch_points[module.__name__] = f"{reporter}, Downloader.__init__"
+    PIP_RUN.patch_points[module.__name__] = f"{reporter}, Downloader.__init__"
 
 
 def _reporter_wrapper(file_name: Callable[[Any, Any], str]) -> Callable[..., Any]:
+    @deciding
     def note_response(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+
         resp = args[0] if args else kwargs.get("resp")
         link = args[1] if len(args) > 1 else kwargs.get("link")
         hook.note_download(resp, link, file_name)
@@ -66,7 +71,10 @@ def _reporter_wrapper(file_name: Callable[[Any, Any], str]) -> Callable[..., Any
     return note_response
 
 
+@deciding
 def _remember_downloader(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+
     result = wrapped(*args, **kwargs)
     hook.note_downloader(instance)
     return result
@@ -77,7 +85,10 @@ def call_healing_unreadable(
 ) -> Any:
     """Call pip's ``wrapped``, which reads the archive at ``path``; if the archive cannot be read
     and came from the cache, evict it, have pip's downloader fetch it again, and call once more.
+    For wrappers that are ``deciding``.
     """
+    from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+
     try:
         return wrapped(*args, **kwargs)
     except Exception as exc:
@@ -115,6 +126,8 @@ def fetch_again(refetch: Refetch) -> None:
 
     pip's errors (an index that is down) pass unchanged; the event says the entry stays deleted.
     """
+    from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+
     try:
         path = refetch.download_again()
     except BaseException:

@@ -15,10 +15,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Callable
 
-from pip_cache_guard import hook
-from pip_cache_guard.hook import STATE
-from pip_cache_guard.integrations import Wrapper, has_parameters, wrap_once
-from pip_cache_guard.integrations.download import fetch_again
+from pip_cache_guard._import_hook import PIP_RUN
+from pip_cache_guard.integrations import Wrapper, deciding, has_parameters, wrap_once
 
 PROBLEM = "the cached file fails pip's hash check"
 
@@ -30,16 +28,20 @@ def apply(module: ModuleType) -> None:
     if not isinstance(mismatch, type) or not has_parameters(
         hashes, "check_against_path", ["self", "path"], exact=True
     ):
-        STATE.patch_points[module.__name__] = "unsupported: unknown Hashes"
+        PIP_RUN.patch_points[module.__name__] = "unsupported: unknown Hashes"
         return
     wrap_once(hashes, "check_against_path", _check_wrapper(mismatch))
-    STATE.patch_points[module.__name__] = "Hashes.check_against_path"
+    PIP_RUN.patch_points[module.__name__] = "Hashes.check_against_path"
 
 
 def _check_wrapper(mismatch: type[BaseException]) -> Wrapper:
+    @deciding
     def check_against_path(
         wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any
     ) -> Any:
+        from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+        from pip_cache_guard.integrations.download import fetch_again  # late: as hook
+
         try:
             return wrapped(*args, **kwargs)
         except mismatch as exc:

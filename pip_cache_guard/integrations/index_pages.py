@@ -14,7 +14,7 @@ ETag changes. Two modules, one job:
   came from the cache, ``hook.settle_page`` evicts the entry and the guard calls it once more:
   pip's own code fetches and parses the page afresh. Anything else raises as before.
 
-A module with neither shape is left alone, and ``STATE.patch_points`` says so (for ``doctor``).
+A module with neither shape is left alone, and ``PIP_RUN.patch_points`` says so (for ``doctor``).
 """
 
 from __future__ import annotations
@@ -22,9 +22,13 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Callable
 
-from pip_cache_guard import hook
-from pip_cache_guard.hook import STATE
-from pip_cache_guard.integrations import has_parameters, wrap_once
+from pip_cache_guard._import_hook import PIP_RUN
+from pip_cache_guard.integrations import (
+    deciding,
+    has_parameters,
+    sum_up_at_exit,
+    wrap_once,
+)
 
 _FETCHERS = ("_get_simple_response", "_get_html_response")
 
@@ -38,29 +42,35 @@ def apply(module: ModuleType) -> None:
     for name in _FETCHERS:
         if has_parameters(module, name, ["url", "session"]):
             wrap_once(module, name, _noting_fetch)
-            STATE.patch_points[module.__name__] = name
+            PIP_RUN.patch_points[module.__name__] = name
             return
-    STATE.patch_points[module.__name__] = "unsupported: no page fetcher we know"
+    PIP_RUN.patch_points[module.__name__] = "unsupported: no page fetcher we know"
 
 
 def _apply_to_finder(module: ModuleType, finder: type) -> None:
     if not has_parameters(
         finder, "process_project_url", ["self", "project_url", "link_evaluator"], exact=True
     ):
-        STATE.patch_points[module.__name__] = "unsupported: unknown process_project_url"
+        PIP_RUN.patch_points[module.__name__] = "unsupported: unknown process_project_url"
         return
     wrap_once(finder, "process_project_url", _refetching_process)
-    STATE.patch_points[module.__name__] = "PackageFinder.process_project_url"
-    hook.watch_pip(module)
+    PIP_RUN.patch_points[module.__name__] = "PackageFinder.process_project_url"
+    sum_up_at_exit()
 
 
+@deciding
 def _noting_fetch(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+
     response = wrapped(*args, **kwargs)
     hook.note_page(args[0] if args else kwargs.get("url"), response)
     return response
 
 
+@deciding
 def _refetching_process(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+
     try:
         return wrapped(*args, **kwargs)
     except Exception as error:

@@ -13,9 +13,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Callable
 
-from pip_cache_guard import hook
-from pip_cache_guard.hook import STATE
-from pip_cache_guard.integrations import wrap_once
+from pip_cache_guard._import_hook import PIP_RUN
+from pip_cache_guard.integrations import deciding, wrap_once
 
 BARRIER = "_prevent_further_imports"
 
@@ -23,12 +22,17 @@ BARRIER = "_prevent_further_imports"
 def apply(module: ModuleType) -> None:
     """Wrap the import barrier of one ``pip._internal.commands.install`` module, if it has one."""
     if not callable(getattr(module, BARRIER, None)):
-        STATE.patch_points[module.__name__] = "nothing to patch (no import barrier before pip 26.1)"
+        PIP_RUN.patch_points[module.__name__] = (
+            "nothing to patch (no import barrier before pip 26.1)"
+        )
         return
     wrap_once(module, BARRIER, _import_first)
-    STATE.patch_points[module.__name__] = BARRIER
+    PIP_RUN.patch_points[module.__name__] = BARRIER
 
 
+@deciding  # imports hook itself first
 def _import_first(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+
     hook.import_late_modules()
     return wrapped(*args, **kwargs)

@@ -11,14 +11,16 @@ after it executed, before pip's modules bind ``call_subprocess`` by name.
 
 from __future__ import annotations
 
-import inspect
 from types import ModuleType
 from typing import Any, Callable
 
-from pip_cache_guard import hook
-from pip_cache_guard.hook import STATE
-from pip_cache_guard.integrations import wrap_once
-from pip_cache_guard.spool import SPOOL_VARIABLE
+from pip_cache_guard._import_hook import PIP_RUN
+from pip_cache_guard.integrations import (
+    deciding,
+    parameter_names,
+    sum_up_at_exit,
+    wrap_once,
+)
 
 FUNCTION = "call_subprocess"
 PARAMETER = "extra_environ"
@@ -27,23 +29,24 @@ PARAMETER = "extra_environ"
 def apply(module: ModuleType) -> None:
     """Wrap one ``pip._internal.utils.subprocess.call_subprocess``, if it has ``extra_environ``."""
     function = getattr(module, FUNCTION, None)
-    try:
-        parameters = list(inspect.signature(function).parameters) if callable(function) else []
-    except (TypeError, ValueError):
-        parameters = []
+    parameters = (parameter_names(function) if callable(function) else None) or []
     if PARAMETER not in parameters:
-        STATE.patch_points[module.__name__] = f"unsupported: no {FUNCTION}({PARAMETER}=...)"
+        PIP_RUN.patch_points[module.__name__] = f"unsupported: no {FUNCTION}({PARAMETER}=...)"
         return
     wrap_once(module, FUNCTION, _spool_wrapper(parameters.index(PARAMETER)))
-    STATE.patch_points[module.__name__] = f"{FUNCTION} (child pips report to this one)"
+    sum_up_at_exit()  # the children's events are this pip's to tell
+    PIP_RUN.patch_points[module.__name__] = f"{FUNCTION} (child pips report to this one)"
 
 
 def _spool_wrapper(position: int) -> Callable[..., Any]:
+    @deciding
     def with_spool(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        from pip_cache_guard import hook, spool  # late: see hook.LATE_MODULES
+
         path = hook.spool_for_children() if len(args) <= position else None
         if path is not None:
             extra = dict(kwargs.get(PARAMETER) or {})
-            extra.setdefault(SPOOL_VARIABLE, path)
+            extra.setdefault(spool.SPOOL_VARIABLE, path)
             kwargs = {**kwargs, PARAMETER: extra}
         return wrapped(*args, **kwargs)
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Callable
 
-from pip_cache_guard.hook import STATE
-from pip_cache_guard.integrations import has_parameters, wrap_once
+from pip_cache_guard._import_hook import PIP_RUN
+from pip_cache_guard.integrations import deciding, has_parameters, wrap_once
 from pip_cache_guard.integrations.download import call_healing_unreadable
 
 
@@ -23,12 +23,13 @@ def apply(module: ModuleType) -> None:
     """Wrap ``InstallRequirement.install``, if the module has that shape."""
     requirement = getattr(module, "InstallRequirement", None)
     if not has_parameters(requirement, "install", ["self"]):
-        STATE.patch_points[module.__name__] = "unsupported: unknown InstallRequirement"
+        PIP_RUN.patch_points[module.__name__] = "unsupported: unknown InstallRequirement"
         return
     wrap_once(requirement, "install", _install)
-    STATE.patch_points[module.__name__] = "InstallRequirement.install"
+    PIP_RUN.patch_points[module.__name__] = "InstallRequirement.install"
 
 
+@deciding
 def _install(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     path = getattr(instance, "local_file_path", None)
     return call_healing_unreadable(wrapped, args, kwargs, path)

@@ -13,8 +13,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Callable
 
-from pip_cache_guard.hook import STATE
-from pip_cache_guard.integrations import has_parameters, wrap_once
+from pip_cache_guard._import_hook import PIP_RUN
+from pip_cache_guard.integrations import deciding, has_parameters, wrap_once
 from pip_cache_guard.integrations.download import call_healing_unreadable
 
 FUNCTION = "unpack_file"
@@ -23,12 +23,13 @@ FUNCTION = "unpack_file"
 def apply(module: ModuleType) -> None:
     """Wrap ``unpack_file`` of one ``utils.unpacking`` module, if it has that shape."""
     if not has_parameters(module, FUNCTION, ["filename", "location"]):
-        STATE.patch_points[module.__name__] = "unsupported: unknown unpack_file"
+        PIP_RUN.patch_points[module.__name__] = "unsupported: unknown unpack_file"
         return
     wrap_once(module, FUNCTION, _unpack)
-    STATE.patch_points[module.__name__] = FUNCTION
+    PIP_RUN.patch_points[module.__name__] = FUNCTION
 
 
+@deciding
 def _unpack(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     path = args[0] if args else kwargs.get("filename")
     return call_healing_unreadable(wrapped, args, kwargs, path)

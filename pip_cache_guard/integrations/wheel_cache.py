@@ -9,7 +9,7 @@ on a damaged one, later pips warn on every run). The guard wraps ``SimpleWheelCa
 that ``hook.settle_built_wheel`` rejects is deleted and the lookup is asked once more, so pip takes
 another cached wheel or builds from the sdist again in this run. One retry; a second bad pick is a
 miss. This run's own builds (``EphemWheelCache``, a subclass) are left alone. A module without
-this shape is left alone, and ``STATE.patch_points`` says so (for ``doctor``).
+this shape is left alone, and ``PIP_RUN.patch_points`` says so (for ``doctor``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,14 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Callable
 
-from pip_cache_guard import hook
-from pip_cache_guard.hook import STATE
-from pip_cache_guard.integrations import Wrapper, has_parameters, wrap_once
+from pip_cache_guard._import_hook import PIP_RUN
+from pip_cache_guard.integrations import (
+    Wrapper,
+    deciding,
+    has_parameters,
+    sum_up_at_exit,
+    wrap_once,
+)
 
 _GET_PARAMETERS = ["self", "link", "package_name", "supported_tags"]
 
@@ -33,19 +38,20 @@ def apply(module: ModuleType) -> None:
         or not isinstance(ephemeral, type)
         or not has_parameters(simple, "get", _GET_PARAMETERS, exact=True)
     ):
-        STATE.patch_points[module.__name__] = "unsupported: no SimpleWheelCache.get we know"
+        PIP_RUN.patch_points[module.__name__] = "unsupported: no SimpleWheelCache.get we know"
         return
     origin_reader = _origin_reader(module)
     wrap_once(simple, "get", _checked_get(ephemeral, origin_reader))
     points = "SimpleWheelCache.get"
-    STATE.patch_points[module.__name__] = points + (" (and origin.json)" if origin_reader else "")
-    hook.watch_pip(module)
+    PIP_RUN.patch_points[module.__name__] = points + (" (and origin.json)" if origin_reader else "")
+    sum_up_at_exit()
 
 
 def _origin_reader(module: ModuleType) -> Callable[[str], str | None] | None:
     """pip's own judgement of an ``origin.json`` (22.2+), as a reason it is damaged or None."""
     direct_url = getattr(module, "DirectUrl", None)
-    if getattr(module, "ORIGIN_JSON_NAME", None) != hook.ORIGIN_FILE or direct_url is None:
+    # hook.ORIGIN_FILE (hook is imported only by the first call of a wrapper)
+    if getattr(module, "ORIGIN_JSON_NAME", None) != "origin.json" or direct_url is None:
         return None
 
     def origin_problem(path: str) -> str | None:
@@ -66,7 +72,10 @@ def _origin_reader(module: ModuleType) -> Callable[[str], str | None] | None:
 
 
 def _checked_get(ephemeral: type, origin_problem: Callable[[str], str | None] | None) -> Wrapper:
+    @deciding
     def checked_get(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+
         link = args[0] if args else kwargs.get("link")
         found = wrapped(*args, **kwargs)
         if found is link or isinstance(instance, ephemeral):

@@ -13,8 +13,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Callable
 
-from pip_cache_guard.hook import STATE
-from pip_cache_guard.integrations import has_parameters, wrap_once
+from pip_cache_guard._import_hook import PIP_RUN
+from pip_cache_guard.integrations import deciding, has_parameters, wrap_once
 from pip_cache_guard.integrations.download import call_healing_unreadable
 
 METHOD = "get_metadata_distribution"
@@ -24,12 +24,13 @@ def apply(module: ModuleType) -> None:
     """Wrap ``WheelDistribution.get_metadata_distribution``, if the module has that shape."""
     distribution = getattr(module, "WheelDistribution", None)
     if not has_parameters(distribution, METHOD, ["self"], exact=True):
-        STATE.patch_points[module.__name__] = "unsupported: unknown WheelDistribution"
+        PIP_RUN.patch_points[module.__name__] = "unsupported: unknown WheelDistribution"
         return
     wrap_once(distribution, METHOD, _read_metadata)
-    STATE.patch_points[module.__name__] = f"WheelDistribution.{METHOD}"
+    PIP_RUN.patch_points[module.__name__] = f"WheelDistribution.{METHOD}"
 
 
+@deciding
 def _read_metadata(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     path = getattr(getattr(instance, "req", None), "local_file_path", None)
     return call_healing_unreadable(wrapped, args, kwargs, path)
