@@ -60,10 +60,11 @@ def entry_size(metadata_path: str) -> int:
 
 
 def damage_fingerprint(metadata_path: str, diagnosed: bytes, body: os.stat_result | None) -> str:
-    """Names one damaged state of an entry: its file, the bytes judged, and the identity of the
-    body file pip opened. Met again (by pips running at the same moment, or by each run while the
-    entry cannot be deleted) it is the same; an entry damaged anew differs, because pip stores a
-    new entry by renaming new files into place (new metadata, or a new body inode and mtime)."""
+    """Names one damaged state of an entry: its file, the bytes judged (the metadata, or the
+    digest of a body pip rejected), and the identity of the body file pip opened. Met again (by
+    pips running at the same moment, or by each run while the entry cannot be deleted) it is the
+    same; an entry damaged anew differs, because pip stores a new entry by renaming new files into
+    place (new metadata, or a new body inode and mtime)."""
     digest = hashlib.sha256(os.fsencode(metadata_path) + b"\0" + diagnosed)
     if body is not None:
         digest.update(f"\0{body.st_ino}:{body.st_size}:{body.st_mtime_ns}".encode())

@@ -500,7 +500,7 @@ def evict_rejected(path: str, gots: Mapping[str, Any] | None, problem: str) -> R
             cache_dir, key, metadata_path, _ = located
             reason = f"{problem}; {deletion.reason}" if deletion.reason else problem
             size = entries.entry_size(metadata_path)
-            mark = _fingerprint(metadata_path, rejected)
+            mark = entries.damage_fingerprint(metadata_path, rejected.encode(), None)
             _keep(cache_dir, key, metadata_path, "bad-body", reason, deletion.action, size, mark)
             return None
     where = held[0][0] if held else _locate(download.adapter, download.urls[0])
@@ -513,7 +513,7 @@ def evict_rejected(path: str, gots: Mapping[str, Any] | None, problem: str) -> R
     def download_again() -> str:
         return str(downloader(link, location)[0])
 
-    mark = _fingerprint(metadata_path, rejected)
+    mark = entries.damage_fingerprint(metadata_path, rejected.encode(), None)
     return Refetch(path, cache_dir, key, metadata_path, freed, problem, mark, download_again)
 
 
@@ -584,11 +584,6 @@ def _evict_holding(located: _Located, rejected: str) -> entries.Deletion | None:
         if _digest(body) != rejected:
             return None
     return entries.delete_entry(cache_dir, metadata_path, metadata, inode)
-
-
-def _fingerprint(metadata_path: str, rejected: str) -> str:
-    """Names the damaged state met: the entry's file and the digest of the body pip rejected."""
-    return hashlib.sha256(f"{metadata_path}\0{rejected}".encode()).hexdigest()[:32]
 
 
 def _file_digest(path: str) -> str:
