@@ -26,8 +26,9 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 # The table of watched modules: name tail -> the integration that patches such a module. Each
-# integration module has ``apply(module)``, feature-detects what it patches and records it in
-# ``PIP_RUN.patch_points`` (which ``doctor`` shows); see each module for the pips it knows.
+# integration module has ``apply(module)``, which feature-detects what it patches and says what it
+# patched (or "unsupported: ..."), recorded in ``PIP_RUN.patch_points`` (which ``doctor`` shows);
+# see each module for the pips it knows.
 INTEGRATIONS: dict[str, str] = {
     "cachecontrol.controller": "pip_cache_guard.integrations.controller",
     "pip._internal.cli.base_command": "pip_cache_guard.integrations.command",
@@ -145,12 +146,14 @@ def reach_dependencies() -> None:
 
 
 def _patch(module: ModuleType) -> None:
-    """Hand a freshly executed module to its integration (which imports wrapt)."""
+    """Hand a freshly executed module to its integration (which imports wrapt) and record what it
+    patched, or why nothing."""
     try:
         integration = integration_for(module.__name__)
         if integration is not None:
             reach_dependencies()
-            importlib.import_module(integration).apply(module)
+            patched = importlib.import_module(integration).apply(module)
+            PIP_RUN.patch_points[module.__name__] = patched
     except Exception:  # wrapt missing, a pip we do not know: pip goes on unguarded
         report_internal_error(f"patching {module.__name__}")
 

@@ -1,7 +1,7 @@
 """Integrations: one module per kind of module the guard patches (``_import_hook.INTEGRATIONS``).
 
 Each has ``apply(module)``, chooses its patch points by what the module has (never by version
-string), records what it did in ``_import_hook.PIP_RUN`` and leaves an unknown shape alone. The
+string), says what it patched (``_import_hook`` records it) and leaves an unknown shape alone. The
 decisions (what is damage, what to delete, what to record) stay in ``hook``, ``diagnose`` and
 ``entries``. The helpers here are shared by every integration.
 

@@ -17,7 +17,6 @@ import sys
 from types import ModuleType
 from typing import Any, Callable
 
-from pip_cache_guard._import_hook import PIP_RUN
 from pip_cache_guard.integrations import has_parameters, wrap_once
 from pip_cache_guard.switches import report_internal_error
 
@@ -33,7 +32,7 @@ JSON_DEST = "pip_cache_guard_json"
 USAGE_ERROR = 2  # pip's exit code for an unknown option, and the guard's for an error
 
 
-def apply(module: ModuleType) -> None:
+def apply(module: ModuleType) -> str:
     """Add ``verify`` to one ``pip._internal.commands.cache`` module, if it has the known shape."""
     command = getattr(module, "CacheCommand", None)
     if (
@@ -42,13 +41,12 @@ def apply(module: ModuleType) -> None:
         or not has_parameters(command, "run", ["self", "options", "args"], exact=True)
         or not has_parameters(command, "add_options", ["self"], exact=True)
     ):
-        PIP_RUN.patch_points[module.__name__] = "unsupported: unknown CacheCommand"
-        return
+        return "unsupported: unknown CacheCommand"
     if wrap_once(command, "run", _run):
         wrap_once(command, "add_options", _add_options)
         command.usage = f"{command.usage.rstrip()}\n        {USAGE_LINE}\n    "
         command.__doc__ = _with_help_line(command.__doc__ or "")
-    PIP_RUN.patch_points[module.__name__] = "CacheCommand.run (pip cache verify)"
+    return "CacheCommand.run (pip cache verify)"
 
 
 def _with_help_line(doc: str) -> str:

@@ -21,13 +21,12 @@ from pip_cache_guard.integrations import has_parameters, wrap_once
 SETUP_LOGGING = "setup_logging"
 
 
-def apply(module: ModuleType) -> None:
+def apply(module: ModuleType) -> str:
     """Wrap ``setup_logging`` of one ``pip._internal.cli.base_command`` module, if it is known."""
     if not has_parameters(module, SETUP_LOGGING, ["verbosity"]):
-        PIP_RUN.patch_points[module.__name__] = "unsupported: no setup_logging(verbosity, ...)"
-        return
+        return "unsupported: no setup_logging(verbosity, ...)"
     wrap_once(module, SETUP_LOGGING, _note_verbosity)
-    PIP_RUN.patch_points[module.__name__] = SETUP_LOGGING
+    return SETUP_LOGGING
 
 
 def _note_verbosity(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:

@@ -14,7 +14,7 @@ In both, ``Serializer.loads(self, request, data, ...)`` is wrapped to capture th
 was given: re-reading the file afterwards would race with other pips sharing the cache. Where
 ``Serializer.prepare_response(self, request, cached, ...)`` exists (every pip from 21.3 to 26.3),
 the document it gets, just decoded by pip, is judged before pip changes it: a hit costs no second
-decode. A module with neither shape is left alone, and ``PIP_RUN.patch_points`` says so (for
+decode. A module with neither shape is left alone, and ``apply`` says so (for
 ``doctor``).
 
 pip's own "Cache entry deserialization failed, entry ignored" warning (every version, logged by the
@@ -39,7 +39,6 @@ from pip_cache_guard.integrations import (
     Wrapper,
     deciding,
     has_parameters,
-    is_wrapped,
     sum_up_at_exit,
     wrap_once,
 )
@@ -53,8 +52,8 @@ PIP_WARNING = "Cache entry deserialization failed, entry ignored"
 _slot = threading.local()  # the Lookup running on this thread, if any
 
 
-def apply(module: ModuleType) -> None:
-    """Patch one controller module in place; offering the same module again does nothing.
+def apply(module: ModuleType) -> str:
+    """Patch one controller module in place; offering the same module again changes nothing.
 
     The marks sit on the classes, not the module: ``importlib.reload`` re-executes the module in
     the same namespace with new, unpatched classes, and those are patched again.
@@ -65,13 +64,9 @@ def apply(module: ModuleType) -> None:
     serializer = getattr(serialize, "Serializer", None)
     msgpack = getattr(serialize, "msgpack", None)
     if controller is None or serializer is None or msgpack is None:
-        PIP_RUN.patch_points[module.__name__] = "unsupported: no CacheController/Serializer/msgpack"
-        return
-    if is_wrapped(controller, "_load_from_cache") or is_wrapped(controller, _LEGACY_METHODS[0]):
-        return
+        return "unsupported: no CacheController/Serializer/msgpack"
     if not has_parameters(serializer, "loads", ["self", "request", "data"]):
-        PIP_RUN.patch_points[module.__name__] = "unsupported: unknown Serializer.loads"
-        return
+        return "unsupported: unknown Serializer.loads"
 
     def unpack(payload: bytes) -> Any:
         return msgpack.loads(payload, raw=False)
@@ -79,17 +74,17 @@ def apply(module: ModuleType) -> None:
     if has_parameters(controller, "_load_from_cache", ["self", "request"], exact=True):
         _wrap_serializer(serializer)
         wrap_once(controller, "_load_from_cache", _load_wrapper(unpack))
-        PIP_RUN.patch_points[module.__name__] = "CacheController._load_from_cache"
+        patched = "CacheController._load_from_cache"
     elif all(has_parameters(controller, name, ["self", "request"]) for name in _LEGACY_METHODS):
         _wrap_serializer(serializer)
         for name in _LEGACY_METHODS:
             wrap_once(controller, name, _legacy_lookup_wrapper(unpack))
-        PIP_RUN.patch_points[module.__name__] = "Serializer.loads inside CacheController lookups"
+        patched = "Serializer.loads inside CacheController lookups"
     else:
-        PIP_RUN.patch_points[module.__name__] = "unsupported: unknown CacheController"
-        return
+        return "unsupported: unknown CacheController"
     _fold_warning(module)
     sum_up_at_exit()
+    return patched
 
 
 def _wrap_serializer(serializer: type) -> None:

@@ -14,7 +14,7 @@ errors: it must not show the guard). Patch points, chosen by what the module has
 - ``Downloader.__init__`` (every pip 21.3 - 26.3, whatever its parameters): the instance pip made
   is the one that fetches a file again, ``downloader(link, location)`` in every version.
 
-A module without these shapes is left alone, and ``PIP_RUN.patch_points`` says so.
+A module without these shapes is left alone, and ``apply`` says so.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import zlib
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable
 
-from pip_cache_guard._import_hook import PIP_RUN
 from pip_cache_guard.integrations import deciding, has_parameters, wrap_once
 
 if TYPE_CHECKING:
@@ -39,7 +38,7 @@ _ARCHIVE_ERRORS = (zlib.error, EOFError)
 _ARCHIVE_ERROR_NAMES = frozenset({"BadZipFile", "BadGzipFile", "TarError", "InvalidWheel"})
 
 
-def apply(module: ModuleType) -> None:
+def apply(module: ModuleType) -> str:
     """Patch one ``network.download`` module, if it has the shapes above."""
     reporter = next(
         (name for name in _REPORTERS if has_parameters(module, name, ["resp", "link"])), None
@@ -51,11 +50,10 @@ def apply(module: ModuleType) -> None:
         or not has_parameters(downloader, "__call__", ["self", "link", "location"], exact=True)
         or not has_parameters(downloader, "__init__", ["self"])
     ):
-        PIP_RUN.patch_points[module.__name__] = "unsupported: unknown downloader"
-        return
+        return "unsupported: unknown downloader"
     wrap_once(module, reporter, _reporter_wrapper(getattr(module, _NAMER)))
     wrap_once(downloader, "__init__", _remember_downloader)
-    PIP_RUN.patch_points[module.__name__] = f"{reporter}, Downloader.__init__"
+    return f"{reporter}, Downloader.__init__"
 
 
 def _reporter_wrapper(file_name: Callable[[Any, Any], str]) -> Callable[..., Any]:

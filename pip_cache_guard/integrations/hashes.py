@@ -15,23 +15,21 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Callable
 
-from pip_cache_guard._import_hook import PIP_RUN
 from pip_cache_guard.integrations import Wrapper, deciding, has_parameters, wrap_once
 
 PROBLEM = "the cached file fails pip's hash check"
 
 
-def apply(module: ModuleType) -> None:
+def apply(module: ModuleType) -> str:
     """Wrap ``Hashes.check_against_path`` of one ``utils.hashes`` module, if it has that shape."""
     hashes = getattr(module, "Hashes", None)
     mismatch = getattr(module, "HashMismatch", None)
     if not isinstance(mismatch, type) or not has_parameters(
         hashes, "check_against_path", ["self", "path"], exact=True
     ):
-        PIP_RUN.patch_points[module.__name__] = "unsupported: unknown Hashes"
-        return
+        return "unsupported: unknown Hashes"
     wrap_once(hashes, "check_against_path", _check_wrapper(mismatch))
-    PIP_RUN.patch_points[module.__name__] = "Hashes.check_against_path"
+    return "Hashes.check_against_path"
 
 
 def _check_wrapper(mismatch: type[BaseException]) -> Wrapper:

@@ -14,7 +14,7 @@ ETag changes. Two modules, one job:
   came from the cache, ``hook.settle_page`` evicts the entry and the guard calls it once more:
   pip's own code fetches and parses the page afresh. Anything else raises as before.
 
-A module with neither shape is left alone, and ``PIP_RUN.patch_points`` says so (for ``doctor``).
+A module with neither shape is left alone, and ``apply`` says so (for ``doctor``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Callable
 
-from pip_cache_guard._import_hook import PIP_RUN
 from pip_cache_guard.integrations import (
     deciding,
     has_parameters,
@@ -33,29 +32,26 @@ from pip_cache_guard.integrations import (
 _FETCHERS = ("_get_simple_response", "_get_html_response")
 
 
-def apply(module: ModuleType) -> None:
+def apply(module: ModuleType) -> str:
     """Patch a collector or a package finder module, whichever ``module`` is."""
     finder = getattr(module, "PackageFinder", None)
     if finder is not None:
-        _apply_to_finder(module, finder)
-        return
+        return _apply_to_finder(module, finder)
     for name in _FETCHERS:
         if has_parameters(module, name, ["url", "session"]):
             wrap_once(module, name, _noting_fetch)
-            PIP_RUN.patch_points[module.__name__] = name
-            return
-    PIP_RUN.patch_points[module.__name__] = "unsupported: no page fetcher we know"
+            return name
+    return "unsupported: no page fetcher we know"
 
 
-def _apply_to_finder(module: ModuleType, finder: type) -> None:
+def _apply_to_finder(module: ModuleType, finder: type) -> str:
     if not has_parameters(
         finder, "process_project_url", ["self", "project_url", "link_evaluator"], exact=True
     ):
-        PIP_RUN.patch_points[module.__name__] = "unsupported: unknown process_project_url"
-        return
+        return "unsupported: unknown process_project_url"
     wrap_once(finder, "process_project_url", _refetching_process)
-    PIP_RUN.patch_points[module.__name__] = "PackageFinder.process_project_url"
     sum_up_at_exit()
+    return "PackageFinder.process_project_url"
 
 
 @deciding

@@ -13,21 +13,17 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Callable
 
-from pip_cache_guard._import_hook import PIP_RUN
 from pip_cache_guard.integrations import deciding, wrap_once
 
 BARRIER = "_prevent_further_imports"
 
 
-def apply(module: ModuleType) -> None:
+def apply(module: ModuleType) -> str:
     """Wrap the import barrier of one ``pip._internal.commands.install`` module, if it has one."""
     if not callable(getattr(module, BARRIER, None)):
-        PIP_RUN.patch_points[module.__name__] = (
-            "nothing to patch (no import barrier before pip 26.1)"
-        )
-        return
+        return "nothing to patch (no import barrier before pip 26.1)"
     wrap_once(module, BARRIER, _import_first)
-    PIP_RUN.patch_points[module.__name__] = BARRIER
+    return BARRIER
 
 
 @deciding  # imports hook itself first

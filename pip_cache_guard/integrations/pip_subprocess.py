@@ -14,7 +14,6 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Callable
 
-from pip_cache_guard._import_hook import PIP_RUN
 from pip_cache_guard.integrations import (
     deciding,
     parameter_names,
@@ -26,16 +25,15 @@ FUNCTION = "call_subprocess"
 PARAMETER = "extra_environ"
 
 
-def apply(module: ModuleType) -> None:
+def apply(module: ModuleType) -> str:
     """Wrap one ``pip._internal.utils.subprocess.call_subprocess``, if it has ``extra_environ``."""
     function = getattr(module, FUNCTION, None)
     parameters = (parameter_names(function) if callable(function) else None) or []
     if PARAMETER not in parameters:
-        PIP_RUN.patch_points[module.__name__] = f"unsupported: no {FUNCTION}({PARAMETER}=...)"
-        return
+        return f"unsupported: no {FUNCTION}({PARAMETER}=...)"
     wrap_once(module, FUNCTION, _spool_wrapper(parameters.index(PARAMETER)))
     sum_up_at_exit()  # the children's events are this pip's to tell
-    PIP_RUN.patch_points[module.__name__] = f"{FUNCTION} (child pips report to this one)"
+    return f"{FUNCTION} (child pips report to this one)"
 
 
 def _spool_wrapper(position: int) -> Callable[..., Any]:

@@ -14,19 +14,17 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Callable
 
-from pip_cache_guard._import_hook import PIP_RUN
 from pip_cache_guard.integrations import deciding, has_parameters, wrap_once
 from pip_cache_guard.integrations.download import call_healing_unreadable
 
 
-def apply(module: ModuleType) -> None:
+def apply(module: ModuleType) -> str:
     """Wrap ``InstallRequirement.install``, if the module has that shape."""
     requirement = getattr(module, "InstallRequirement", None)
     if not has_parameters(requirement, "install", ["self"]):
-        PIP_RUN.patch_points[module.__name__] = "unsupported: unknown InstallRequirement"
-        return
+        return "unsupported: unknown InstallRequirement"
     wrap_once(requirement, "install", _install)
-    PIP_RUN.patch_points[module.__name__] = "InstallRequirement.install"
+    return "InstallRequirement.install"
 
 
 @deciding

@@ -13,20 +13,18 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Callable
 
-from pip_cache_guard._import_hook import PIP_RUN
 from pip_cache_guard.integrations import deciding, has_parameters, wrap_once
 from pip_cache_guard.integrations.download import call_healing_unreadable
 
 FUNCTION = "unpack_file"
 
 
-def apply(module: ModuleType) -> None:
+def apply(module: ModuleType) -> str:
     """Wrap ``unpack_file`` of one ``utils.unpacking`` module, if it has that shape."""
     if not has_parameters(module, FUNCTION, ["filename", "location"]):
-        PIP_RUN.patch_points[module.__name__] = "unsupported: unknown unpack_file"
-        return
+        return "unsupported: unknown unpack_file"
     wrap_once(module, FUNCTION, _unpack)
-    PIP_RUN.patch_points[module.__name__] = FUNCTION
+    return FUNCTION
 
 
 @deciding

@@ -9,7 +9,7 @@ on a damaged one, later pips warn on every run). The guard wraps ``SimpleWheelCa
 that ``hook.settle_built_wheel`` rejects is deleted and the lookup is asked once more, so pip takes
 another cached wheel or builds from the sdist again in this run. One retry; a second bad pick is a
 miss. This run's own builds (``EphemWheelCache``, a subclass) are left alone. A module without
-this shape is left alone, and ``PIP_RUN.patch_points`` says so (for ``doctor``).
+this shape is left alone, and ``apply`` says so (for ``doctor``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Callable
 
-from pip_cache_guard._import_hook import PIP_RUN
 from pip_cache_guard.integrations import (
     Wrapper,
     deciding,
@@ -29,7 +28,7 @@ from pip_cache_guard.integrations import (
 _GET_PARAMETERS = ["self", "link", "package_name", "supported_tags"]
 
 
-def apply(module: ModuleType) -> None:
+def apply(module: ModuleType) -> str:
     """Wrap ``SimpleWheelCache.get`` of one ``pip._internal.cache`` module."""
     simple = getattr(module, "SimpleWheelCache", None)
     ephemeral = getattr(module, "EphemWheelCache", None)
@@ -38,13 +37,11 @@ def apply(module: ModuleType) -> None:
         or not isinstance(ephemeral, type)
         or not has_parameters(simple, "get", _GET_PARAMETERS, exact=True)
     ):
-        PIP_RUN.patch_points[module.__name__] = "unsupported: no SimpleWheelCache.get we know"
-        return
+        return "unsupported: no SimpleWheelCache.get we know"
     origin_reader = _origin_reader(module)
     wrap_once(simple, "get", _checked_get(ephemeral, origin_reader))
-    points = "SimpleWheelCache.get"
-    PIP_RUN.patch_points[module.__name__] = points + (" (and origin.json)" if origin_reader else "")
     sum_up_at_exit()
+    return "SimpleWheelCache.get" + (" (and origin.json)" if origin_reader else "")
 
 
 def _origin_reader(module: ModuleType) -> Callable[[str], str | None] | None:

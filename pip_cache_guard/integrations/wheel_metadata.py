@@ -13,21 +13,19 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Callable
 
-from pip_cache_guard._import_hook import PIP_RUN
 from pip_cache_guard.integrations import deciding, has_parameters, wrap_once
 from pip_cache_guard.integrations.download import call_healing_unreadable
 
 METHOD = "get_metadata_distribution"
 
 
-def apply(module: ModuleType) -> None:
+def apply(module: ModuleType) -> str:
     """Wrap ``WheelDistribution.get_metadata_distribution``, if the module has that shape."""
     distribution = getattr(module, "WheelDistribution", None)
     if not has_parameters(distribution, METHOD, ["self"], exact=True):
-        PIP_RUN.patch_points[module.__name__] = "unsupported: unknown WheelDistribution"
-        return
+        return "unsupported: unknown WheelDistribution"
     wrap_once(distribution, METHOD, _read_metadata)
-    PIP_RUN.patch_points[module.__name__] = f"WheelDistribution.{METHOD}"
+    return f"WheelDistribution.{METHOD}"
 
 
 @deciding
