@@ -8,7 +8,8 @@ the tests' loopback index (PyPI-like cache headers), fills a cache once, then ti
 nothing patched, wrapt not imported) and without it; then the same for
 `import pip._internal.network.session` alone (what every networked pip command does, where the
 guard patches pip and imports wrapt), as a whole process and timed inside the process (the import
-alone, without the start and exit of Python). `--compare-wheel` adds another build of the guard
+alone, without the start and exit of Python: its wall time, and its CPU time, which a busy shared
+machine disturbs far less). `--compare-wheel` adds another build of the guard
 (say, main's) in a venv of its own, timed in the same interleaved rounds, so that the cost of a
 change is read against the guard before it. Prints medians and the ratios. Not a test: it judges
 nothing and always exits 0 when it could measure.
@@ -85,24 +86,26 @@ def measure(args: argparse.Namespace, tmp: Path) -> int:
             "--trusted-host", "127.0.0.1", "-d", str(tmp / "dl"), *packages,
         ]  # fmt: skip
         subprocess.run([python, *download_args], env=env, check=True)  # fill the cache
-        download = interleaved(pythons, download_args, env, args.rounds, before=lambda: (
+        [download] = interleaved(pythons, download_args, env, args.rounds, before=lambda: (
             shutil.rmtree(tmp / "dl", ignore_errors=True)))  # fmt: skip
-    session = interleaved(pythons, ["-c", SESSION_IMPORT], env, args.rounds * 4)
+    [session] = interleaved(pythons, ["-c", SESSION_IMPORT], env, args.rounds * 4)
     timed_inside = ["-c", TIMED_SESSION_IMPORT]
-    session_alone = interleaved(pythons, timed_inside, env, args.rounds * 4, timed_by_child=True)
+    wall, cpu = interleaved(pythons, timed_inside, env, args.rounds * 4, timed_by_child=True)
     print(f"pip {args.pip}, medians of interleaved runs, guard off (PIP_CACHE_GUARD=0) / on:")
     show(f"`{SESSION_IMPORT}` ({args.rounds * 4} rounds, the whole process)", session)
     alone = f"`{SESSION_IMPORT}` alone, timed inside the process ({args.rounds * 4} rounds)"
-    show(alone, session_alone)
+    show(f"{alone}: wall time", wall)
+    show(f"{alone}: CPU time", cpu)
     show(f"warm-cache `pip download` of {len(packages)} wheels ({args.rounds} rounds)", download)
     return 0
 
 
 SESSION_IMPORT = "import pip._internal.network.session"
-# The import alone, without the process's start and exit (less noise from the machine).
+# The import alone, without the process's start and exit (less noise from the machine): its wall
+# time and its CPU time.
 TIMED_SESSION_IMPORT = (
-    f"import time; started = time.perf_counter(); {SESSION_IMPORT}; "
-    "print(time.perf_counter() - started)"
+    f"import time; wall, cpu = time.perf_counter(), time.process_time(); {SESSION_IMPORT}; "
+    "print(time.perf_counter() - wall, time.process_time() - cpu)"
 )
 
 
@@ -113,19 +116,22 @@ def interleaved(
     rounds: int,
     before: Callable[[], object] = list,
     timed_by_child: bool = False,
-) -> dict[str, list[float]]:
+) -> list[dict[str, list[float]]]:
     """Wall times of each Python given ``arguments``, by setting ("guard off": the kill switch),
-    alternating in random order (with ``timed_by_child``: the seconds the command prints)."""
-    times: dict[str, list[float]] = {setting: [] for setting in pythons}
+    alternating in random order (with ``timed_by_child``: the seconds the command prints, one
+    list of times for each number it prints)."""
+    times: list[dict[str, list[float]]] = []
     for _ in range(rounds):
-        for setting in random.sample(list(times), len(times)):
+        for setting in random.sample(list(pythons), len(pythons)):
             run_env = dict(env, PIP_CACHE_GUARD="0") if setting == "guard off" else env
             before()
             started = time.perf_counter()
             command = [str(pythons[setting]), *arguments]
             child = subprocess.run(command, env=run_env, check=True, capture_output=timed_by_child)
-            took = float(child.stdout) if timed_by_child else time.perf_counter() - started
-            times[setting].append(took)
+            took = child.stdout.split() if timed_by_child else [time.perf_counter() - started]
+            times += [{key: [] for key in pythons} for _ in range(len(took) - len(times))]
+            for samples, seconds in zip(times, took):
+                samples[setting].append(float(seconds))
     return times
 
 
