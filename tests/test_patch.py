@@ -15,7 +15,7 @@ import pytest
 
 from pip_cache_guard._import_hook import PIP_RUN
 from pip_cache_guard.integrations import controller as patch
-from pip_cache_guard.integrations import is_wrapped, parameter_names, wrap_once
+from pip_cache_guard.integrations import deciding, is_wrapped, parameter_names, wrap_once
 
 
 @pytest.fixture
@@ -176,3 +176,30 @@ def test_parameter_names_are_what_inspect_gives_for_every_function_pip_has() -> 
         except (TypeError, ValueError):
             expected = None
         assert parameter_names(function) == expected, function
+
+
+def test_a_wrapper_whose_decisions_cannot_be_imported_leaves_pips_call_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The guard removed under a running pip (or an import barrier it did not see coming): the
+    first call of a wrapper cannot import ``hook``, and pip's own call goes on as without it."""
+    import pip_cache_guard
+
+    class Barrier:
+        @staticmethod
+        def find_spec(name: str, *args: object) -> None:
+            if name == "pip_cache_guard.hook":
+                raise ImportError("blocked, as pip 26.3 blocks late imports")
+
+    monkeypatch.delitem(sys.modules, "pip_cache_guard.hook", raising=False)
+    monkeypatch.delattr(pip_cache_guard, "hook", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Barrier(), *sys.meta_path])
+    guard_ran = []
+
+    @deciding
+    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        guard_ran.append(True)
+        return wrapped(*args, **kwargs)
+
+    assert wrapper(lambda value: value * 2, None, (21,), {}) == 42
+    assert guard_ran == []
