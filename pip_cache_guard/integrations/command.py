@@ -11,12 +11,12 @@ line would get some of them wrong, so the guard takes pip's number. A module wit
 
 from __future__ import annotations
 
-import contextlib
 from types import ModuleType
 from typing import Any, Callable
 
 from pip_cache_guard._import_hook import PIP_RUN
 from pip_cache_guard.integrations import has_parameters, wrap_once
+from pip_cache_guard.switches import report_internal_error
 
 SETUP_LOGGING = "setup_logging"
 
@@ -31,6 +31,8 @@ def apply(module: ModuleType) -> str:
 
 def _note_verbosity(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     """Remember the verbosity pip computed for this run (the summary follows it)."""
-    with contextlib.suppress(TypeError, ValueError):  # not a number: the summary is in full
+    try:
         PIP_RUN.verbosity = int(args[0] if args else kwargs.get("verbosity"))
+    except Exception:  # not a number we can use: the summary is printed in full
+        report_internal_error("noting pip's verbosity")
     return wrapped(*args, **kwargs)
