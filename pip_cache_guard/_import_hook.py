@@ -48,7 +48,6 @@ assert set(INTEGRATIONS) == set(WATCHED_TAILS)
 # The third-party modules the guard imports inside pip (the patching layer; the history's
 # platform directories). See ``reach_dependencies``.
 DEPENDENCIES = ("wrapt", "platformdirs")
-_reached: set[str] = set()  # the dependencies ``reach_dependencies`` has looked for already
 
 
 class PipRun:
@@ -123,14 +122,10 @@ def reach_dependencies() -> None:
     pip 26.2 runs the pip that installs an sdist's build dependencies inside the build
     environment, whose ``sitecustomize`` drops the venv's site-packages from ``sys.path`` after
     the startup file ran: the guard is loaded, wrapt and platformdirs are out of sight. Only that
-    case pays for an import here; elsewhere this is a search of the path per dependency, once per
-    process (the path is final by the time pip imports its first watched module).
+    case pays for anything here: ``import_reaching`` calls this once an import has failed.
     """
     home = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for name in DEPENDENCIES:
-        if name in _reached:
-            continue
-        _reached.add(name)
         if name in sys.modules or importlib.util.find_spec(name) is not None:
             continue
         spec = importlib.machinery.PathFinder.find_spec(name, [home])
@@ -145,14 +140,23 @@ def reach_dependencies() -> None:
             raise
 
 
+def import_reaching(name: str) -> ModuleType:
+    """Import one of the guard's modules; if that fails, once more after ``reach_dependencies``
+    (a dependency may be out of sight)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        reach_dependencies()
+        return importlib.import_module(name)
+
+
 def _patch(module: ModuleType) -> None:
     """Hand a freshly executed module to its integration (which imports wrapt) and record what it
     patched, or why nothing."""
     try:
         integration = integration_for(module.__name__)
         if integration is not None:
-            reach_dependencies()
-            patched = importlib.import_module(integration).apply(module)
+            patched = import_reaching(integration).apply(module)
             PIP_RUN.patch_points[module.__name__] = patched
     except Exception:  # wrapt missing, a pip we do not know: pip goes on unguarded
         report_internal_error(f"patching {module.__name__}")

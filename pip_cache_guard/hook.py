@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import importlib
 import os
 import sys
 import time
@@ -25,7 +24,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Literal, TypeVar
 
 from pip_cache_guard import spool
-from pip_cache_guard._import_hook import PIP_RUN
+from pip_cache_guard._import_hook import PIP_RUN, import_reaching
 from pip_cache_guard.diagnose import (
     DAMAGE_KINDS,
     MISSING_BODY,
@@ -190,7 +189,7 @@ def not_a_pip_run() -> None:
 def import_late_modules() -> None:
     """Import ``LATE_MODULES`` now, while imports are still allowed."""
     for name in LATE_MODULES:
-        importlib.import_module(name)
+        import_reaching(name)
 
 
 @_never_raises(None)
@@ -711,7 +710,9 @@ def _write_report(events: list[Event], cache_dir: str | None) -> None:
 @_never_raises(None)
 def _remember(events: list[Event], cache_dir: str) -> list[str]:
     """Append this incident to the history; advice if damage keeps hitting this cache."""
-    from pip_cache_guard import history  # platformdirs: paid only when there is something to keep
+    # platformdirs: paid only when there is something to keep, found where pip hides it
+    import_reaching("pip_cache_guard.history")
+    from pip_cache_guard import history  # late: see LATE_MODULES
 
     history.append(cache_dir, PIP_RUN.pip_version(), events)
     if not any(event.kind in DAMAGE_KINDS for event in events):
