@@ -152,17 +152,21 @@ def _headline(damaged: Sequence[Event], skipped: Sequence[Event]) -> str:
     return "; ".join(parts)
 
 
+# What became of an entry the guard took out, by action, as the advice says it in one sentence.
+_WHAT_FOLLOWED = {
+    "deleted": "deleted entries are fetched afresh",
+    "refetched": "entries fetched again were replaced by pip's fresh download in this run",
+    "rebuilt": "cached wheels built again were replaced by pip's fresh build in this run",
+}
+
+
 def _advice(damaged: Sequence[Event], skipped: Sequence[Event]) -> list[str]:
     advice = []
-    if any(event.action == "deleted" for event in damaged):
-        advice.append("Deleted entries are fetched afresh; nothing else in the cache was touched.")
-    if any(event.action == "refetched" for event in damaged):
-        advice.append(
-            "Entries fetched again were replaced by pip's fresh download in this run; nothing "
-            "else in the cache was touched."
-        )
-    if any(event.action == "rebuilt" for event in damaged):
-        advice.append("Cached wheels built again were replaced by pip's fresh build in this run.")
+    actions = {event.action for event in damaged}
+    followed = [clause for action, clause in _WHAT_FOLLOWED.items() if action in actions]
+    if followed:
+        said = "; ".join(followed)
+        advice.append(f"{said[0].upper()}{said[1:]}; nothing else in the cache was touched.")
     left = [event for event in damaged if event.action in LEFT_IN_PLACE]
     for_its_writer = [e for e in left if e.kind == "missing-body" and e.action == "kept"]
     if for_its_writer:

@@ -166,6 +166,22 @@ def test_files_fetched_again_are_said_so_and_not_as_left_in_place() -> None:
     assert not any("left in place" in line for line in rest)
 
 
+def test_what_became_of_the_entries_is_said_in_one_sentence() -> None:
+    events = [
+        _event("a.whl", "bad-body", "refetched"),
+        _event("b.whl"),
+        _event("c.whl", "bad-wheel", "rebuilt"),
+    ]
+
+    advice = [line for line in summary(events, "/c").splitlines() if "nothing else" in line]
+
+    assert advice == [
+        "  Deleted entries are fetched afresh; entries fetched again were replaced by pip's fresh "
+        "download in this run; cached wheels built again were replaced by pip's fresh build in "
+        "this run; nothing else in the cache was touched."
+    ]
+
+
 def test_only_fetched_again_does_not_count_deletions() -> None:
     first = summary([_event("a.whl", "bad-body", "refetched")], "/c").splitlines()[0]
     assert first == "pip-cache-guard: 1 damaged cache entry (1 bad-body): 1 fetched again"
