@@ -22,68 +22,30 @@ exits 0 when it could measure.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import resource
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+import guarded_pips  # first: it puts the tests' `support` package on the path
 
-from support.index import LoopbackIndex  # noqa: E402  (the tests' own loopback index)
-from support.wheels import build_default_set, build_payload_sdist  # noqa: E402
+from support.index import LoopbackIndex  # (the tests' own loopback index)
+from support.wheels import build_default_set, build_payload_sdist
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--pip", default="26.3")
-    parser.add_argument("--python", default=sys.executable)
-    parser.add_argument(
-        "--compare-wheel",
-        type=Path,
-        help="another build of the guard (e.g. main's) timed in the same run, in its own venv",
-    )
-    args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="pcg-pip-install-"))
-    try:
-        return measure(args, tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _venv(args: argparse.Namespace, path: Path, wheel: Path) -> Path:
-    subprocess.run([args.python, "-m", "venv", path], check=True)
-    python = path / "bin" / "python"
-    subprocess.run([python, "-m", "pip", "install", "-q", f"pip=={args.pip}", wheel], check=True)
-    return python
+    return guarded_pips.run(__doc__.splitlines()[0], "pcg-pip-install-", measure)
 
 
 def measure(args: argparse.Namespace, tmp: Path) -> int:
-    wheel_dir = tmp / "guard"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheel_dir, REPO],
-        check=True,
-    )
-    python = _venv(args, tmp / "venv", next(wheel_dir.glob("*.whl")))
-    pythons = {"guard off": python, "guard on": python}  # the kill switch tells them apart
-    if args.compare_wheel is not None:
-        pythons["compared guard on"] = _venv(args, tmp / "compared", args.compare_wheel)
+    pythons = guarded_pips.pythons(args, tmp)
+    python = pythons["guard on"]
     packages = build_default_set(tmp / "wheels")
     sdist = build_payload_sdist(tmp / "sdists", "guardtest-built")
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp / "home"),
-        "XDG_STATE_HOME": str(tmp / "state"),
-        "PIP_CONFIG_FILE": os.devnull,
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-    }
     target = tmp / "target"
     scenarios = {
         f"{len(packages)} wheels from the HTTP cache": list(packages),
@@ -102,10 +64,11 @@ def measure(args: argparse.Namespace, tmp: Path) -> int:
         cpu: dict[tuple[str, str], list[float]] = {}
         for label, projects in scenarios.items():
             shutil.rmtree(target, ignore_errors=True)
-            subprocess.run(command(python, projects), env=env, check=True)  # fill the cache
+            fill = guarded_pips.environment(tmp, "guard on")
+            subprocess.run(command(python, projects), env=fill, check=True)  # fill the cache
             for _ in range(args.rounds):
                 for setting in random.sample(list(pythons), len(pythons)):
-                    run_env = dict(env, PIP_CACHE_GUARD="0") if setting == "guard off" else env
+                    run_env = guarded_pips.environment(tmp, setting)
                     shutil.rmtree(target, ignore_errors=True)
                     used = _children_cpu()
                     started = time.perf_counter()

@@ -18,79 +18,43 @@ nothing and always exits 0 when it could measure.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+import guarded_pips  # first: it puts the tests' `support` package on the path
 
-from support.index import LoopbackIndex  # noqa: E402  (the tests' own loopback index)
-from support.wheels import build_default_set  # noqa: E402
+from support.index import LoopbackIndex  # (the tests' own loopback index)
+from support.wheels import build_default_set
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--pip", default="26.3")
-    parser.add_argument("--python", default=sys.executable)
-    parser.add_argument(
-        "--compare-wheel",
-        type=Path,
-        help="another build of the guard (e.g. main's) timed in the same run, in its own venv",
-    )
-    args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="pcg-pip-run-"))
-    try:
-        return measure(args, tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _venv(args: argparse.Namespace, path: Path, wheel: Path) -> Path:
-    subprocess.run([args.python, "-m", "venv", path], check=True)
-    python = path / "bin" / "python"
-    subprocess.run([python, "-m", "pip", "install", "-q", f"pip=={args.pip}", wheel], check=True)
-    return python
+    return guarded_pips.run(__doc__.splitlines()[0], "pcg-pip-run-", measure)
 
 
 def measure(args: argparse.Namespace, tmp: Path) -> int:
-    wheel_dir = tmp / "guard"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheel_dir, REPO],
-        check=True,
-    )
-    python = _venv(args, tmp / "venv", next(wheel_dir.glob("*.whl")))
-    pythons = {"guard off": python, "guard on": python}  # the kill switch tells them apart
-    if args.compare_wheel is not None:
-        pythons["compared on"] = _venv(args, tmp / "compared", args.compare_wheel)
+    pythons = guarded_pips.pythons(args, tmp)
+    python = pythons["guard on"]
     packages = build_default_set(tmp / "wheels")
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp / "home"),
-        "XDG_STATE_HOME": str(tmp / "state"),
-        "PIP_CONFIG_FILE": os.devnull,
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-    }
     with LoopbackIndex(w.path for w in packages.values()) as index:
         download_args = [
             "-m", "pip", "download", "-q", "--no-deps",
             "--cache-dir", str(tmp / "cache"), "--index-url", index.url,
             "--trusted-host", "127.0.0.1", "-d", str(tmp / "dl"), *packages,
         ]  # fmt: skip
-        subprocess.run([python, *download_args], env=env, check=True)  # fill the cache
-        [download] = interleaved(pythons, download_args, env, args.rounds, before=lambda: (
+        subprocess.run(
+            [python, *download_args], env=guarded_pips.environment(tmp, "guard on"), check=True
+        )  # fill the cache
+        [download] = interleaved(pythons, download_args, tmp, args.rounds, before=lambda: (
             shutil.rmtree(tmp / "dl", ignore_errors=True)))  # fmt: skip
-    [session] = interleaved(pythons, ["-c", SESSION_IMPORT], env, args.rounds * 4)
+    [session] = interleaved(pythons, ["-c", SESSION_IMPORT], tmp, args.rounds * 4)
     timed_inside = ["-c", TIMED_SESSION_IMPORT]
-    wall, cpu = interleaved(pythons, timed_inside, env, args.rounds * 4, timed_by_child=True)
+    wall, cpu = interleaved(pythons, timed_inside, tmp, args.rounds * 4, timed_by_child=True)
     print(f"pip {args.pip}, medians of interleaved runs, guard off (PIP_CACHE_GUARD=0) / on:")
     show(f"`{SESSION_IMPORT}` ({args.rounds * 4} rounds, the whole process)", session)
     alone = f"`{SESSION_IMPORT}` alone, timed inside the process ({args.rounds * 4} rounds)"
@@ -112,7 +76,7 @@ TIMED_SESSION_IMPORT = (
 def interleaved(
     pythons: dict[str, Path],
     arguments: list[str],
-    env: dict[str, str],
+    tmp: Path,
     rounds: int,
     before: Callable[[], object] = list,
     timed_by_child: bool = False,
@@ -123,7 +87,7 @@ def interleaved(
     times: list[dict[str, list[float]]] = []
     for _ in range(rounds):
         for setting in random.sample(list(pythons), len(pythons)):
-            run_env = dict(env, PIP_CACHE_GUARD="0") if setting == "guard off" else env
+            run_env = guarded_pips.environment(tmp, setting)
             before()
             started = time.perf_counter()
             command = [str(pythons[setting]), *arguments]
