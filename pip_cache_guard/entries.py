@@ -59,15 +59,16 @@ def entry_size(metadata_path: str) -> int:
     return sum(_size(path) or 0 for path in (metadata_path, body_path(metadata_path)))
 
 
-def damage_fingerprint(metadata_path: str, diagnosed: bytes, body: os.stat_result | None) -> str:
+def damage_fingerprint(metadata_path: str, diagnosed: bytes, read: os.stat_result | None) -> str:
     """Names one damaged state of an entry: its file, the bytes judged (the metadata, or the
-    digest of a body pip rejected), and the identity of the body file pip opened. Met again (by
-    pips running at the same moment, or by each run while the entry cannot be deleted) it is the
-    same; an entry damaged anew differs, because pip stores a new entry by renaming new files into
-    place (new metadata, or a new body inode and mtime)."""
+    digest of a body pip rejected), and the identity of the file read (the metadata file as pip
+    was about to read it, or the body file pip opened). Met again (by pips running at the same
+    moment, or by each run while the entry cannot be deleted) it is the same; an entry damaged
+    anew differs, because pip stores a new entry by renaming new files into place (a new inode
+    and mtime)."""
     digest = hashlib.sha256(os.fsencode(metadata_path) + b"\0" + diagnosed)
-    if body is not None:
-        digest.update(f"\0{body.st_ino}:{body.st_size}:{body.st_mtime_ns}".encode())
+    if read is not None:
+        digest.update(f"\0{read.st_ino}:{read.st_size}:{read.st_mtime_ns}".encode())
     return digest.hexdigest()[:32]
 
 
@@ -115,6 +116,19 @@ def _size(path: str) -> int | None:
         return None
 
 
+def _same_identity(path: str, status: os.stat_result) -> bool:
+    """Whether ``path`` still is the file ``status`` describes (inode, size and mtime)."""
+    try:
+        now = os.lstat(path)
+    except OSError:
+        return False
+    return (now.st_ino, now.st_size, now.st_mtime_ns) == (
+        status.st_ino,
+        status.st_size,
+        status.st_mtime_ns,
+    )
+
+
 def _inode(path: str) -> int | None:
     try:
         return os.lstat(path).st_ino
@@ -145,6 +159,7 @@ def delete_entry(
     metadata_path: str,
     diagnosed: bytes,
     body_inode: int | None = None,
+    read: os.stat_result | None = None,
 ) -> Deletion:
     """Delete an entry proven bad, if its files are still the ones that were judged.
 
@@ -155,12 +170,18 @@ def delete_entry(
     hard link, which never replaces anything newer). The body goes first: whoever wins it owns
     the entry, and a fresh pair written meanwhile is never split. With no ``body_inode`` (the
     entry had no body) only the metadata is considered.
+
+    ``read`` is the metadata file as it was just before it was read. A metadata file that is no
+    longer that one was rewritten meanwhile, and with it (pip writes the metadata first) possibly
+    the very body that was opened after it: then nothing is touched, lest a fresh body go.
     """
     problem = containment_problem(cache_dir, metadata_path)
     if problem == ALREADY_GONE:
         return Deletion("already-deleted", reason=f"metadata file {problem}")
     if problem is not None:
         return Deletion("kept", reason=f"metadata file {problem}")
+    if read is not None and not _same_identity(metadata_path, read):
+        return Deletion("already-deleted", reason="metadata file rewritten since it was read")
     body = body_path(metadata_path)
     freed = 0
     if body_inode is not None:

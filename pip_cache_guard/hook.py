@@ -155,6 +155,8 @@ class Lookup:
         # What ``judge_prepared`` found in the document pip decoded (None: not judged that way).
         self.verdict: Verdict | None = None
         self.body: os.stat_result | None = None
+        # The entry's metadata file just before pip read it (``note_entry``), if it was taken.
+        self.read_identity: os.stat_result | None = None
         # After settle_failure: whether it proved the entry damaged.
         self.damaged: bool | None = None
         self.handled = False  # the guard recorded an event for this lookup's entry
@@ -199,6 +201,17 @@ def note_cache_dir(lookup: Lookup) -> None:
         cache_dir = _cache_directory(lookup.controller.cache)
         if cache_dir is not None:
             STATE.ledger.note_cache_dir(cache_dir)
+
+
+@_never_raises(None)
+def note_entry(lookup: Lookup) -> None:
+    """Just before pip reads an entry: note which file it is about to read (one stat). Damage
+    found in it is then named by that file, the same for every pip that read it, even for one so
+    slow to judge it that another pip has meanwhile deleted the entry and stored a fresh body."""
+    path = _metadata_path(lookup.controller.cache, lookup.key())
+    if path is not None:
+        with contextlib.suppress(OSError):  # no entry: a plain miss follows
+            lookup.read_identity = os.stat(path)
 
 
 @_never_raises(False)
@@ -367,17 +380,22 @@ def settle_page(locate: Callable[[], tuple[Any, str]], error: Exception) -> bool
 
 
 def _delete_page_files(cache_dir: str, metadata_path: str) -> entries.Deletion:
-    """Delete a page's entry as it is now (its body, if separate, by the inode seen here)."""
+    """Delete a page's entry as it is now (its body, if separate, by the inode seen here; the
+    metadata file noted before it is read, so that a pair rewritten meanwhile stays whole)."""
     from pip_cache_guard import entries  # late: see LATE_MODULES
 
+    try:
+        read = os.lstat(metadata_path)
+    except OSError:
+        read = None
     data = entries.read_exact(metadata_path)
-    if data is None:
+    if data is None or read is None:
         return entries.Deletion("already-deleted", reason="already gone")
     try:
         body_inode: int | None = os.lstat(entries.body_path(metadata_path)).st_ino
     except OSError:
         body_inode = None  # pip up to 23.2 keeps the body inside the metadata file
-    return entries.delete_entry(cache_dir, metadata_path, data, body_inode)
+    return entries.delete_entry(cache_dir, metadata_path, data, body_inode, read)
 
 
 def _delete_origin(
@@ -417,13 +435,16 @@ def _record(lookup: Lookup, verdict: Verdict, body: os.stat_result | None) -> No
         # claim, because Windows cannot rename an open file.
         _close(lookup.body_file)
         body_inode = body.st_ino if body is not None else None
-        outcome = entries.delete_entry(cache_dir, metadata_path, lookup.data, body_inode)
+        outcome = entries.delete_entry(
+            cache_dir, metadata_path, lookup.data, body_inode, lookup.read_identity
+        )
         action, size = outcome.action, outcome.bytes_freed
         if outcome.reason:
             reason = f"{reason}; {outcome.reason}"
     if action in report.LEFT_IN_PLACE:
         size = entries.entry_size(metadata_path)  # what is still there
-    fingerprint = entries.damage_fingerprint(metadata_path, lookup.data, body)
+    identity = lookup.read_identity if lookup.read_identity is not None else body
+    fingerprint = entries.damage_fingerprint(metadata_path, lookup.data, identity)
     _keep(cache_dir, key, metadata_path, verdict.kind, reason, action, size, fingerprint)
 
 

@@ -142,6 +142,7 @@ def _load_wrapper(unpack: Unpack) -> Wrapper:
 
         request = args[0] if args else kwargs.get("request")
         lookup = hook.Lookup(instance, request, unpack, key=lambda: str(request.url))
+        hook.note_entry(lookup)
         with _running(lookup):
             return _guarded(wrapped, args, kwargs, lookup)
 
