@@ -68,7 +68,7 @@ def damage_fingerprint(metadata_path: str, diagnosed: bytes, read: os.stat_resul
     and mtime)."""
     digest = hashlib.sha256(os.fsencode(metadata_path) + b"\0" + diagnosed)
     if read is not None:
-        digest.update(f"\0{read.st_ino}:{read.st_size}:{read.st_mtime_ns}".encode())
+        digest.update("\0{}:{}:{}".format(*_identity(read)).encode())
     return digest.hexdigest()[:32]
 
 
@@ -116,17 +116,18 @@ def _size(path: str) -> int | None:
         return None
 
 
+def _identity(status: os.stat_result) -> tuple[int, int, int]:
+    """What tells one version of a file from the next: pip writes each by renaming a new file
+    into place (inode, size and mtime)."""
+    return status.st_ino, status.st_size, status.st_mtime_ns
+
+
 def _same_identity(path: str, status: os.stat_result) -> bool:
-    """Whether ``path`` still is the file ``status`` describes (inode, size and mtime)."""
+    """Whether ``path`` still is the file ``status`` describes."""
     try:
-        now = os.lstat(path)
+        return _identity(os.lstat(path)) == _identity(status)
     except OSError:
         return False
-    return (now.st_ino, now.st_size, now.st_mtime_ns) == (
-        status.st_ino,
-        status.st_size,
-        status.st_mtime_ns,
-    )
 
 
 def _inode(path: str) -> int | None:

@@ -211,7 +211,7 @@ def note_entry(lookup: Lookup) -> None:
     path = _metadata_path(lookup.controller.cache, lookup.key())
     if path is not None:
         with contextlib.suppress(OSError):  # no entry: a plain miss follows
-            lookup.read_identity = os.stat(path)
+            lookup.read_identity = os.lstat(path)  # never through a link, as deletion
 
 
 @_never_raises(False)
@@ -321,11 +321,8 @@ def settle_built_wheel(
         freed += _delete_origin(wheels_dir, origin_path, origin_problem)
     action = "rebuilt" if outcome.action == "deleted" else outcome.action
     why = f"{problem}; built from {report.redact_url(str(link.url))}"
-    url = report.redact_url(str(found.url))
-    event = Event(
-        url, wheel_path, "bad-wheel", f"{why}; {reason}" if reason else why, action, freed
-    )
-    STATE.ledger.record(wheels_dir, url, event)
+    reason = f"{why}; {reason}" if reason else why
+    _keep(wheels_dir, str(found.url), wheel_path, "bad-wheel", reason, action, freed)
     return True
 
 
