@@ -117,3 +117,23 @@ def _usage_free(stderr: str) -> str:
         if not in_usage:
             kept.append(line)
     return "\n".join(kept)
+
+
+@pytest.mark.parametrize("pip", ["26.3", "21.3.1"])
+def test_pip_cache_verify_with_the_cache_disabled_gives_pips_reason_whatever_the_options(
+    pip: str, make_venv: VenvFactory, tmp_path: Path
+) -> None:
+    """``--no-cache-dir``: pip's own error (the cache is disabled), also with ``--fix``/``--json``,
+    never "no such option"."""
+    venv = make_venv(find_python("3.11"), pip, guard=True)
+    files = GuardFiles(tmp_path)
+
+    def pip_cache(*args: str) -> tuple[int, str, str]:
+        command = ["cache", *args, "--no-cache-dir"]
+        result = run_pip(venv, command, tmp_path / "c", None, files.env())
+        return result.returncode, result.stdout, result.stderr
+
+    plain = pip_cache("verify")
+    assert plain[0] != 0 and "cache is disabled" in plain[2], plain
+    for options in (["--fix"], ["--json"], ["--fix", "--json"]):
+        assert pip_cache("verify", *options) == plain, options

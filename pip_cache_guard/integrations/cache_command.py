@@ -8,7 +8,8 @@ class, after this module patched it. ``verify`` is one line in both texts, two o
 answering ``verify`` itself with ``pip-cache-guard verify``'s engine and exit codes, on the cache
 pip itself would use (its ``--cache-dir``, config and environment). Every other subcommand goes to
 pip's own ``run`` untouched; given ``--fix`` or ``--json`` they fail exactly as pip fails on an
-unknown option. Another shape of ``CacheCommand`` is left alone.
+unknown option. ``verify`` with the cache disabled (``--no-cache-dir``) goes there too, whatever its
+options, and pip says why it cannot run. Another shape of ``CacheCommand`` is left alone.
 """
 
 from __future__ import annotations
@@ -86,12 +87,14 @@ def _run(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> 
     if len(args) != 2 or kwargs:  # pip calls run(options, args); anything else is not ours
         return wrapped(*args, **kwargs)
     options, arguments = args
-    if not arguments or arguments[0] != SUBCOMMAND or not getattr(options, "cache_dir", None):
+    if not arguments or arguments[0] != SUBCOMMAND:
         for flag, dest in (("--fix", FIX_DEST), ("--json", JSON_DEST)):
             if getattr(options, dest, False):  # what pip's parser says and does without us
                 instance.parser.print_usage(sys.stderr)
                 sys.stderr.write(f"no such option: {flag}\n")
                 return USAGE_ERROR
+        return wrapped(*args, **kwargs)
+    if not getattr(options, "cache_dir", None):  # --no-cache-dir: pip says the cache is disabled
         return wrapped(*args, **kwargs)
     if len(arguments) > 1:
         sys.stderr.write("ERROR: Too many arguments\n")
