@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import shlex
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -105,11 +107,13 @@ def _io_error(exc: OSError) -> int:
 def _verify(args: argparse.Namespace) -> int:
     if args.all:
         return _verify_all(args)
-    return run_verify(args.cache_dir, fix=args.fix, as_json=args.json)
+    return run_verify(args.cache_dir, args.fix, args.json, ["pip-cache-guard", "verify"])
 
 
-def run_verify(cache_dir: str | None, fix: bool, as_json: bool) -> int:
-    """``verify``'s whole run and exit code; ``pip cache verify`` calls it too."""
+def run_verify(cache_dir: str | None, fix: bool, as_json: bool, command: Sequence[str]) -> int:
+    """``verify``'s whole run and exit code; ``pip cache verify`` calls it too. ``command`` is
+    how the user ran it: the text advises it with ``--fix``, naming the cache unless it is the
+    default one, so that run as printed it fixes the cache just checked."""
     from pip_cache_guard import render
     from pip_cache_guard.locate import legacy_dir_is_stale, locate
     from pip_cache_guard.verify import CacheMissing, verify
@@ -125,10 +129,42 @@ def run_verify(cache_dir: str | None, fix: bool, as_json: bool) -> int:
         return EXIT_ERROR
     except OSError as exc:
         return _io_error(exc)
-    _emit(as_json, render.verify_json(scan), render.verify_text(scan))
+    fix_command = command_line([*command, *_naming(location.root), "--fix"])
+    _emit(as_json, render.verify_json(scan), render.verify_text(scan, fix_command))
     if scan.errors:
         return EXIT_ERROR
     return EXIT_PROBLEMS if scan.remaining_found else EXIT_OK
+
+
+def _naming(root: str) -> list[str]:
+    """The option that chooses the cache at ``root``: none for pip's default one."""
+    from pip_cache_guard.locate import default_cache_dir
+
+    def same(path: str) -> str:
+        return os.path.normcase(os.path.realpath(os.path.expanduser(path)))
+
+    return [] if same(root) == same(default_cache_dir()) else ["--cache-dir", root]
+
+
+def command_line(words: Sequence[str]) -> str:
+    """``words`` as one command line to paste into this platform's shell."""
+    if os.name == "nt":
+        import subprocess  # only for its quoting, which is cmd.exe's
+
+        return subprocess.list2cmdline(words)
+    return shlex.join(words)
+
+
+def this_pip() -> list[str]:
+    """How to run the pip ``pip cache verify`` runs in, as pip's own advice to upgrade says it
+    (pip 22.2+): ``pip`` when that name on PATH is this pip, else ``<python> -m pip``."""
+    try:
+        from pip._internal.utils.entrypoints import get_best_invocation_for_this_pip
+    except ImportError:
+        return [sys.executable, "-m", "pip"]
+    invocation = get_best_invocation_for_this_pip()
+    python, module_flag, rest = invocation.rpartition(" -m pip")
+    return [python, "-m", "pip"] if module_flag and not rest else [invocation]
 
 
 def _verify_all(args: argparse.Namespace) -> int:
@@ -148,7 +184,8 @@ def _verify_all(args: argparse.Namespace) -> int:
         except CacheMissing:
             continue  # this tool keeps no cache here
         scans.append((cache, scan))
-    _emit(args.json, render.verify_all_json(scans), render.verify_all_text(scans))
+    fix_command = command_line(["pip-cache-guard", "verify", "--all", "--fix"])
+    _emit(args.json, render.verify_all_json(scans), render.verify_all_text(scans, fix_command))
     if any(scan.errors for _cache, scan in scans):
         return EXIT_ERROR
     return EXIT_PROBLEMS if any(scan.remaining_found for _cache, scan in scans) else EXIT_OK

@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # `verify --json` should not pay for importing doctor's and h
     from pip_cache_guard.verify import Finding, Scan
 
 SCHEMA_VERSION = 1
+# What fixes the cache ``verify`` chose by default; another cache needs the options that chose it.
+FIX_COMMAND = "pip-cache-guard verify --fix"
 PIP_CONTROLLER = "pip._vendor.cachecontrol.controller"
 FINDINGS_SHOWN = 20
 
@@ -51,7 +53,8 @@ def verify_json(scan: Scan) -> dict[str, Any]:
     }
 
 
-def verify_text(scan: Scan) -> str:
+def verify_text(scan: Scan, fix_command: str = FIX_COMMAND) -> str:
+    """``fix_command``: the command line, run as printed, that fixes this very cache."""
     lines = [f"pip-cache-guard verify: {scan.cache_dir}"]
     lines.append(
         f"  checked {scan.entries} HTTP cache entries and {scan.wheels} cached wheels "
@@ -91,7 +94,7 @@ def verify_text(scan: Scan) -> str:
             + f"{scan.remaining_found} remain"
         )
     elif scan.problems_found:
-        lines.append("  run `pip-cache-guard verify --fix` to delete exactly these files")
+        lines.append(f"  run `{fix_command}` to delete exactly these files")
     return "\n".join(lines) + "\n"
 
 
@@ -107,13 +110,13 @@ def verify_all_json(scans: Sequence[tuple[ToolCache, Scan]]) -> dict[str, Any]:
     }
 
 
-def verify_all_text(scans: Sequence[tuple[ToolCache, Scan]]) -> str:
+def verify_all_text(scans: Sequence[tuple[ToolCache, Scan]], fix_command: str = FIX_COMMAND) -> str:
     if not scans:
         tools = "pip, pip-tools, pipenv, Poetry or pip-audit"
         return f"pip-cache-guard verify --all: no cache of {tools} found\n"
     sections = []
     for cache, scan in scans:
-        text = verify_text(scan)
+        text = verify_text(scan, fix_command)
         sections.append(text.replace("pip-cache-guard verify:", f"[{cache.tool}]", 1))
     header = f"pip-cache-guard verify --all: {len(scans)} caches\n"
     return header + "".join(sections)

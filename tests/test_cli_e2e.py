@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import stat
 import subprocess
@@ -356,7 +357,7 @@ def test_verify_text_goes_to_stderr_and_tells_what_is_stale(
     assert f"damaged: {len(damaged.problems)} " in text, text
     assert f"not recognised (left alone): {len(damaged.unrecognised)}" in text, text
     assert "stale:" in text and "reclaimable" in text, text
-    assert "verify --fix" in text
+    assert shlex.join(["verify", "--cache-dir", str(damaged.root), "--fix"]) in text
 
 
 def test_verify_fix_removes_exactly_the_damaged_files(
@@ -410,6 +411,54 @@ def test_pip_uses_the_cache_verify_fixed(
     assert result.returncode == 0, describe(result)
     fetched = {r.path for r in index.requests if r.path.startswith("/files/")}
     assert len(fetched) == len(PROJECTS)  # every wheel entry was damaged and removed
+
+
+def advised_fix(text: str) -> str:
+    """The command line verify's text advises (between backticks) to fix what it found."""
+    (line,) = [line for line in text.splitlines() if line.strip().startswith("run `")]
+    return line.split("`")[1]
+
+
+@pytest.mark.parametrize("where", ["default", "elsewhere"])
+def test_verify_advises_a_fix_that_run_as_printed_fixes_the_cache_it_checked(
+    venv: Venv,
+    home: Home,
+    index: LoopbackIndex,
+    guardtest_wheels: dict[str, BuiltWheel],
+    tmp_path: Path,
+    where: str,
+) -> None:
+    """Both caches are damaged; the advice for the one checked names it (or nothing, for pip's
+    default) and, run as printed, fixes it and only it."""
+    caches = {"default": home.home / ".cache" / "pip", "elsewhere": tmp_path / "elsewhere cache"}
+    entries = {}
+    for name, root in caches.items():
+        assert pip_download(venv, root, index, PROJECTS[:1], home.env()).returncode == 0
+        entries[name] = cache.entry_path(
+            root, index.file_url(guardtest_wheels[PROJECTS[0]].filename)
+        )
+        cache.truncate(entries[name], -5)
+    chosen = [] if where == "default" else ["--cache-dir", str(caches[where])]
+
+    found = run_guard(venv, home, "verify", *chosen)
+
+    assert found.returncode == 1, describe(found)
+    advice = advised_fix(found.stderr)
+    assert advice == shlex.join(["pip-cache-guard", "verify", *chosen, "--fix"])
+    path = f"{venv.path / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+    as_printed = subprocess.run(
+        shlex.split(advice),
+        capture_output=True,
+        text=True,
+        env=hermetic_env(home.env({"PATH": path})),
+        cwd=home.root,
+        timeout=CLI_TIMEOUT,
+        check=False,
+    )
+    assert as_printed.returncode == 0, describe(as_printed)
+    assert {name: entry.exists() for name, entry in entries.items()} == {
+        name: name != where for name in caches
+    }
 
 
 # -- verify: errors ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ cache through pip's own ``--cache-dir``.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from support import cache
 from support.guarded import GuardFiles
 from support.index import LoopbackIndex
-from support.runner import describe, pip_download, run_pip
+from support.runner import describe, hermetic_env, pip_download, run_pip
 from support.venvs import Venv, VenvFactory, find_python
 from support.wheels import DEFAULT_PACKAGES, BuiltWheel
 
@@ -137,3 +138,32 @@ def test_pip_cache_verify_with_the_cache_disabled_gives_pips_reason_whatever_the
     assert plain[0] != 0 and "cache is disabled" in plain[2], plain
     for options in (["--fix"], ["--json"], ["--fix", "--json"]):
         assert pip_cache("verify", *options) == plain, options
+
+
+@pytest.mark.parametrize("where", ["default", "elsewhere"])
+def test_pip_cache_verify_advises_a_fix_that_run_as_printed_fixes_the_cache_it_checked(
+    make_venv: VenvFactory, index: LoopbackIndex, tmp_path: Path, where: str
+) -> None:
+    """``pip --cache-dir X cache verify`` advises this pip's ``cache verify --fix``, naming X
+    unless it is pip's default cache; run as printed, it fixes X."""
+    venv = make_venv(find_python("3.11"), "26.3", guard=True)
+    files = GuardFiles(tmp_path)
+    home = tmp_path / "home"
+    env = files.env(HOME=str(home), XDG_CACHE_HOME=None)
+    cache_dir = home / ".cache" / "pip" if where == "default" else tmp_path / "elsewhere cache"
+    filled(venv, cache_dir, index, files)
+    entry = cache.list_entries(cache_dir)[0]
+    cache.truncate(entry, -5)
+
+    found = run_pip(venv, ["cache", "verify"], cache_dir, None, env)
+
+    assert found.returncode == 1, describe(found)
+    (line,) = [line for line in found.stderr.splitlines() if line.strip().startswith("run `")]
+    advice = shlex.split(line.split("`")[1])
+    chosen = [] if where == "default" else ["--cache-dir", str(cache_dir)]
+    assert advice[-3 - len(chosen) :] == ["cache", "verify", *chosen, "--fix"], advice
+    as_printed = subprocess.run(
+        advice, capture_output=True, text=True, env=hermetic_env(env), timeout=120, check=False
+    )
+    assert as_printed.returncode == 0, describe(as_printed)
+    assert not entry.exists()

@@ -108,6 +108,7 @@ def _run(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> 
             options.cache_dir,
             fix=bool(getattr(options, FIX_DEST, False)),
             as_json=bool(getattr(options, JSON_DEST, False)),
+            command=[*cli.this_pip(), "cache", SUBCOMMAND],
         )
     except Exception as exc:  # the guard's own failure: an error exit, never a traceback in pip
         report_internal_error("pip cache verify")
