@@ -22,9 +22,18 @@ BODY_SUFFIX = ".body"
 # after). Metadata without its body that is younger than this may belong to a writer between its
 # two writes right now; older, the second write is not coming (a crash, a killed process).
 WRITE_GRACE_SECONDS = 120
-# A file being deleted is first renamed to <name>.<pid>-<random hex><CLAIM_SUFFIX> beside itself.
+# A file being deleted is first renamed to <name>.<pid>-<random hex><CLAIM_SUFFIX> beside itself;
+# one whose bytes were proven bad in a way only reading them all shows (pip's hash check) carries
+# the proof: <name>.<pid>-<random hex>.bad-sha256-<sha256 of those bytes><CLAIM_SUFFIX>.
 CLAIM_SUFFIX = ".pcg-claim.tmp"
-_CLAIM_NAME = re.compile(r"(.+)\.([0-9]+)-[0-9a-f]+" + re.escape(CLAIM_SUFFIX) + r"\Z")
+_PROOF_MARK = ".bad-sha256-"
+_CLAIM_NAME = re.compile(
+    r"(.+)\.([0-9]+)-[0-9a-f]+(?:"
+    + re.escape(_PROOF_MARK)
+    + r"([0-9a-f]{64}))?"
+    + re.escape(CLAIM_SUFFIX)
+    + r"\Z"
+)
 
 # ``already-deleted``: another process deleted the damaged file, or replaced it with a fresh one,
 # before this one could; nothing damaged is left in place.
@@ -161,6 +170,7 @@ def delete_entry(
     diagnosed: bytes,
     body_inode: int | None = None,
     read: os.stat_result | None = None,
+    proven_bad: str | None = None,
 ) -> Deletion:
     """Delete an entry proven bad, if its files are still the ones that were judged.
 
@@ -175,6 +185,11 @@ def delete_entry(
     ``read`` is the metadata file as it was just before it was read. A metadata file that is no
     longer that one was rewritten meanwhile, and with it (pip writes the metadata first) possibly
     the very body that was opened after it: then nothing is touched, lest a fresh body go.
+
+    ``proven_bad`` is the sha256 of bytes proven bad that no diagnosis of a file sees (a body pip's
+    hash check rejected, size intact): the body's (with no ``body_inode``, the metadata file's).
+    Its claim carries it, so that a process killed while holding the claim leaves the proof
+    behind and ``verify --fix`` deletes the file instead of putting it back.
     """
     problem = containment_problem(cache_dir, metadata_path)
     if problem == ALREADY_GONE:
@@ -189,21 +204,23 @@ def delete_entry(
         body_problem = containment_problem(cache_dir, body)
         if body_problem is not None and body_problem != ALREADY_GONE:
             return Deletion("kept", reason=f"body file {body_problem}")
-        taken = _take(body, lambda claimed: _inode(claimed) == body_inode)
+        taken = _take(body, lambda claimed: _inode(claimed) == body_inode, proven_bad)
         if taken.action != "deleted":
             # Rewritten, undeletable, or taken by another pip that is deleting this entry:
             # either way the metadata is not ours to touch (alone, pip never uses it).
             return taken
         freed = taken.bytes_freed
-    taken = _take(metadata_path, lambda claimed: read_exact(claimed) == diagnosed)
+    metadata_proof = proven_bad if body_inode is None else None
+    taken = _take(metadata_path, lambda claimed: read_exact(claimed) == diagnosed, metadata_proof)
     if taken.action == "deleted" or freed:
         return Deletion("deleted", freed + taken.bytes_freed)
     return taken
 
 
-def _take(path: str, still_bad: Callable[[str], bool]) -> Deletion:
-    """Claim ``path``; delete it if ``still_bad`` says it is what was judged, else put it back."""
-    claimed = _claim(path)
+def _take(path: str, still_bad: Callable[[str], bool], proven_bad: str | None = None) -> Deletion:
+    """Claim ``path`` (with the proof ``proven_bad``, if any); delete it if ``still_bad`` says it
+    is what was judged, else put it back."""
+    claimed = _claim(path, proven_bad)
     if isinstance(claimed, Deletion):
         return claimed
     if not still_bad(claimed):
@@ -234,10 +251,12 @@ def same_file(status: os.stat_result) -> Callable[[str], bool]:
     return lambda claimed: _inode(claimed) == status.st_ino
 
 
-def _claim(path: str) -> str | Deletion:
+def _claim(path: str, proven_bad: str | None = None) -> str | Deletion:
     """Rename ``path`` to a private name beside it (``*.tmp``, so that a crash right after
-    leaves a leftover ``verify`` recognises); a Deletion says why it could not be taken."""
-    claimed = f"{path}.{os.getpid()}-{secrets.token_hex(4)}{CLAIM_SUFFIX}"
+    leaves a leftover ``verify`` recognises), which carries ``proven_bad`` (a sha256) if given;
+    a Deletion says why it could not be taken."""
+    proof = f"{_PROOF_MARK}{proven_bad}" if proven_bad else ""
+    claimed = f"{path}.{os.getpid()}-{secrets.token_hex(4)}{proof}{CLAIM_SUFFIX}"
     try:
         os.rename(path, claimed)
     except FileNotFoundError:
@@ -272,17 +291,42 @@ def _give_back(claimed: str, path: str) -> str | None:
 
 
 class Claim(NamedTuple):
-    """A file some process renamed to delete it: where it came from and who took it."""
+    """A file some process renamed to delete it: where it came from, who took it, and the sha256
+    of the bytes it had proven bad, if its name carries one (names without are older claims, or
+    of files whose damage a diagnosis sees again)."""
 
     path: str
     original: str
     pid: int
+    proven_bad: str | None = None
 
 
 def parse_claim(path: str) -> Claim | None:
     """The claim ``path`` names, or None when it is not a claim's name."""
     match = _CLAIM_NAME.match(path)
-    return None if match is None else Claim(path, match.group(1), int(match.group(2)))
+    if match is None:
+        return None
+    return Claim(path, match.group(1), int(match.group(2)), match.group(3))
+
+
+def holds_proven_bad(claim: Claim) -> bool:
+    """Whether the claimed file holds exactly the bytes its claimant had proven bad (not a fresh
+    file that took their place before the claim, which the claimant would have given back)."""
+    if claim.proven_bad is None:
+        return False
+    handle = open_exact(claim.path)
+    if handle is None:
+        return False
+    with handle:
+        return sha256_hex(handle) == claim.proven_bad
+
+
+def sha256_hex(handle: BinaryIO) -> str:
+    """The sha256 of what is left to read of ``handle``, read in 1 MiB pieces (wheels are big)."""
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def claimant_alive(claim: Claim) -> bool:
@@ -304,11 +348,12 @@ def claimant_alive(claim: Claim) -> bool:
 
 def settle_claim(cache_dir: str, claim: Claim, still_good: bool) -> Deletion:
     """Finish what a process that died while deleting left behind: put a file that is
-    ``still_good`` back where it was (unless something newer is there), delete anything else."""
+    ``still_good`` back where it was (unless something newer is there), delete anything else.
+    A file its claimant had proven bad never goes back, whatever ``still_good`` says."""
     problem = containment_problem(cache_dir, claim.path)
     if problem is not None:
         return Deletion("kept", reason=f"file {problem}")
-    if still_good:
+    if still_good and not holds_proven_bad(claim):
         size = _size(claim.path) or 0
         newer = os.path.lexists(claim.original)
         stays = _give_back(claim.path, claim.original)

@@ -598,7 +598,8 @@ def _locate(adapter: Any, url: str) -> _Located | None:
 
 
 def _evict_holding(located: _Located, rejected: str) -> entries.Deletion | None:
-    """Delete the entry if its body is exactly the rejected file (sha256); None if it is not."""
+    """Delete the entry if its body is exactly the rejected file (sha256); None if it is not.
+    The claim of the file holding the rejected bytes carries their sha256 as proof."""
     from pip_cache_guard import entries  # late: see LATE_MODULES
 
     cache_dir, _, metadata_path, unpack = located
@@ -610,12 +611,13 @@ def _evict_holding(located: _Located, rejected: str) -> entries.Deletion | None:
         inline = stored_body(metadata, unpack)
         if inline is None or hashlib.sha256(inline).hexdigest() != rejected:
             return None
-        return entries.delete_entry(cache_dir, metadata_path, metadata, None)
+        proof = hashlib.sha256(metadata).hexdigest()  # the file holding the rejected bytes
+        return entries.delete_entry(cache_dir, metadata_path, metadata, None, proven_bad=proof)
     with body:
         inode = os.fstat(body.fileno()).st_ino
         if _digest(body) != rejected:
             return None
-    return entries.delete_entry(cache_dir, metadata_path, metadata, inode)
+    return entries.delete_entry(cache_dir, metadata_path, metadata, inode, proven_bad=rejected)
 
 
 def _file_digest(path: str) -> str:
@@ -624,10 +626,9 @@ def _file_digest(path: str) -> str:
 
 
 def _digest(handle: Any) -> str:
-    digest = hashlib.sha256()
-    for chunk in iter(lambda: handle.read(1 << 20), b""):
-        digest.update(chunk)
-    return digest.hexdigest()
+    from pip_cache_guard import entries  # late: see LATE_MODULES
+
+    return entries.sha256_hex(handle)
 
 
 def _metadata_path(cache: Any, key: str) -> str | None:

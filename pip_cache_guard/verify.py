@@ -543,26 +543,47 @@ def _settle_claims(
     """
     restored = False
     held: set[str] = set()
+
+    def is_good(claim: entries.Claim, size: int) -> bool:
+        return _claimed_file_is_good(rules, claim, size, regular)
+
     for child, claim in claims:
         size = _size(child)
         if entries.claimant_alive(claim):
             scan.bytes_total += size
             held.add(os.path.basename(claim.original))
             continue
-        good = _claimed_file_is_good(rules, claim, size, regular)
-        what = "a file of a valid entry" if good else "a damaged or replaced file"
-        reason = f"left by a process (pid {claim.pid}) that died while deleting; holds {what}"
-        finding = Finding(child.path, LEFTOVER_TMP, reason, size)
-        if rules.fix:
-            outcome = entries.settle_claim(rules.root, claim, good)
-            finding.action = outcome.action
-            restored = restored or outcome.action == "restored"
+        finding = _settle_claim(rules, child, claim, size, is_good)
+        restored = restored or finding.action == "restored"
         if finding.action != "restored":  # else counted again where it now is
             scan.bytes_total += size
         if finding.action not in ("restored", "deleted"):
             held.add(os.path.basename(claim.original))
         scan.add_problem(finding)
     return restored, held
+
+
+def _settle_claim(
+    rules: _Rules,
+    child: os.DirEntry[str],
+    claim: entries.Claim,
+    size: int,
+    is_good: Callable[[entries.Claim, int], bool],
+) -> Finding:
+    """A claim whose process is dead: what it holds, and with ``fix`` the file put back if
+    ``is_good`` (it would make a usable entry or wheel again), else deleted. A file its claimant
+    had proven bad (its sha256 is the one the claim's name carries) is never put back."""
+    proven = entries.holds_proven_bad(claim)
+    good = not proven and is_good(claim, size)
+    if proven:
+        what = f"a file it had proven damaged (sha256 {claim.proven_bad})"
+    else:
+        what = "a file of a valid entry" if good else "a damaged or replaced file"
+    reason = f"left by a process (pid {claim.pid}) that died while deleting; holds {what}"
+    finding = Finding(child.path, LEFTOVER_TMP, reason, size)
+    if rules.fix:
+        finding.action = entries.settle_claim(rules.root, claim, good).action
+    return finding
 
 
 def _claimed_file_is_good(
@@ -606,9 +627,15 @@ def _check_tmp(scan: Scan, rules: _Rules, child: os.DirEntry[str]) -> None:
 
 def _scan_wheels(scan: Scan, rules: _Rules, progress: Progress | None) -> None:
     """Cached wheels (``wheels/``, built by pip): each must be a readable wheel, judged exactly as
-    the hook judges one before pip uses it (``diagnose.wheel_problem``)."""
+    the hook judges one before pip uses it (``diagnose.wheel_problem``). A guarded pip killed
+    while deleting a bad wheel (or its ``origin.json``) leaves a claim here too."""
     for _directory, _prefix, files in _walk([rules.root], scan, depth=0):
         for child in files:
+            if child.name.endswith(entries.CLAIM_SUFFIX) and child.is_file(follow_symlinks=False):
+                claim = entries.parse_claim(child.path)
+                if claim is not None:
+                    _settle_wheel_claim(scan, rules, child, claim)
+                    continue
             if not child.name.endswith(".whl"):
                 scan.bytes_total += _size(child)  # origin.json and the like: pip's, not ours
                 continue
@@ -623,6 +650,26 @@ def _scan_wheels(scan: Scan, rules: _Rules, progress: Progress | None) -> None:
                 _problem(scan, rules, child.path, BAD_WHEEL, problem, size)
             if progress is not None:
                 progress(1)
+
+
+def _settle_wheel_claim(
+    scan: Scan, rules: _Rules, child: os.DirEntry[str], claim: entries.Claim
+) -> None:
+    """A claim in ``wheels/``: a wheel that passes the hook's own check goes back (unless pip
+    built a new one meanwhile); anything else (an ``origin.json``, which the hook deletes only
+    after its wheel) is deleted."""
+    size = _size(child)
+    scan.bytes_total += size
+    if entries.claimant_alive(claim):
+        return
+    finding = _settle_claim(rules, child, claim, size, _is_good_wheel)
+    if finding.action == "restored":
+        scan.wheels += 1
+    scan.add_problem(finding)
+
+
+def _is_good_wheel(claim: entries.Claim, _size: int) -> bool:
+    return claim.original.endswith(".whl") and wheel_problem(claim.path) is None
 
 
 def _problem(scan: Scan, rules: _Rules, path: str, kind: str, reason: str, size: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 import sys
@@ -352,3 +353,69 @@ def test_a_fresh_file_another_user_owns_survives_protected_hardlinks(shared_tmp:
     assert path.read_bytes() == b"cc=4,fresh and valid", result.stderr
     assert result.stdout.strip() == "already-deleted"
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".body"]
+
+
+# -- claims and the proof they carry -------------------------------------------------------------
+
+
+class _Killed(BaseException):
+    """What stops a deletion here, as SIGKILL would (nothing of it runs on)."""
+
+
+def _killed_right_after_the_claim(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Stop a deletion right after its first claim; the claimed names."""
+    claimed: list[str] = []
+    real_rename = os.rename
+
+    def rename(source: str, target: str) -> None:
+        real_rename(source, target)
+        if target.endswith(entries.CLAIM_SUFFIX):
+            claimed.append(target)
+            raise _Killed
+
+    monkeypatch.setattr(os, "rename", rename)
+    return claimed
+
+
+@pytest.mark.parametrize("body", [True, False], ids=["body", "inline"])
+def test_a_claim_carries_the_proof_it_was_given_and_settling_never_puts_it_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: bool
+) -> None:
+    """The file holding bytes proven bad (the body; without one, the metadata) is claimed under
+    a name that carries their sha256: a process killed right then leaves the proof behind."""
+
+    metadata = b"cc=4,valid-looking metadata"
+    path = _make_entry(tmp_path, metadata=metadata, body=b"rotted body" if body else None)
+    held = Path(body_path(str(path))) if body else path
+    proof = hashlib.sha256(held.read_bytes()).hexdigest()
+    claimed = _killed_right_after_the_claim(monkeypatch)
+
+    with pytest.raises(_Killed):
+        delete_entry(
+            str(tmp_path), str(path), metadata, _inode_of_body(path) if body else None,
+            proven_bad=proof,
+        )  # fmt: skip
+    monkeypatch.undo()
+
+    (name,) = claimed
+    assert len(os.path.basename(name)) < 255
+    claim = entries.parse_claim(name)
+    assert claim == entries.Claim(name, str(held), os.getpid(), proof)
+    assert entries.holds_proven_bad(claim)
+    outcome = entries.settle_claim(str(tmp_path), claim, still_good=True)
+    assert outcome.action == "deleted" and not held.exists() and not Path(name).exists()
+
+
+def test_claims_without_proof_still_parse_and_a_proof_of_other_bytes_proves_nothing(
+    tmp_path: Path,
+) -> None:
+    path = _make_entry(tmp_path, metadata=b"cc=4,good")
+    old_name = f"{path}.4242-0badc0de{entries.CLAIM_SUFFIX}"
+    assert entries.parse_claim(old_name) == entries.Claim(old_name, str(path), 4242, None)
+    os.rename(path, old_name)
+    assert not entries.holds_proven_bad(entries.Claim(old_name, str(path), 4242, None))
+    other = "ab" * 32  # the sha256 of some other bytes: a fresh file was claimed in their place
+    claim = entries.Claim(old_name, str(path), 4242, other)
+    assert not entries.holds_proven_bad(claim)
+    assert entries.settle_claim(str(tmp_path), claim, still_good=True).action == "restored"
+    assert path.read_bytes() == b"cc=4,good"

@@ -8,6 +8,7 @@ written by the installed pip's own ``SafeFileCache`` with the body inside, as pi
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import subprocess
@@ -721,9 +722,11 @@ def dead_pid() -> int:
     return int(child.stdout)
 
 
-def claim(path: Path, pid: int) -> Path:
-    """Do what ``entries._claim`` does, as a process ``pid`` that then died."""
-    claimed = path.with_name(f"{path.name}.{pid}-0badc0de{entries.CLAIM_SUFFIX}")
+def claim(path: Path, pid: int, proof: str = "") -> Path:
+    """Do what ``entries._claim`` does, as a process ``pid`` that then died; ``proof``: the
+    sha256 of the bytes it had proven bad."""
+    mark = f".bad-sha256-{proof}" if proof else ""
+    claimed = path.with_name(f"{path.name}.{pid}-0badc0de{mark}{entries.CLAIM_SUFFIX}")
     path.rename(claimed)
     return claimed
 
@@ -795,3 +798,93 @@ def test_a_claim_of_a_living_process_is_left_alone(built: Cache) -> None:
     assert files_under(built.root) == {
         (str(claimed) if path == str(entry) else path): data for path, data in before.items()
     }
+
+
+@pytest.mark.parametrize("layout", ["http-v2", "http"])
+def test_a_file_its_dead_claimant_had_proven_bad_is_deleted_never_restored(
+    built: Cache, layout: str
+) -> None:
+    """Bit rot (one byte flipped, size intact) that pip's hash check found: the claim's name
+    carries the sha256 of the rejected bytes; verify shows that proof and --fix deletes the file
+    (and the metadata it leaves alone), where a size check would have called it valid."""
+    if layout == "http-v2":
+        entry = built.add("rotted.whl", size=3000)
+        held = Path(entries.body_path(str(entry)))
+    else:
+        entry = held = built.add_legacy("rotted.whl", size=3000)
+    data = bytearray(held.read_bytes())
+    data[-100] ^= 0xFF
+    held.write_bytes(bytes(data))
+    proof = hashlib.sha256(bytes(data)).hexdigest()
+    claimed = claim(held, dead_pid(), proof)
+
+    found = built.scan()
+    (finding,) = found.problems
+    assert (finding.path, finding.kind) == (str(claimed), "leftover-tmp")
+    assert "proven damaged" in finding.reason and proof in finding.reason
+    assert proof in render.verify_text(found)
+    assert render.verify_json(found)["problems"][0]["reason"] == finding.reason
+
+    fixed = built.scan(fix=True)
+
+    assert {f.path: f.action for f in fixed.problems}.get(str(claimed)) == "deleted"
+    assert fixed.remaining == []
+    assert not claimed.exists() and not held.exists() and not entry.exists()
+    again = built.scan()
+    assert again.problems == [] and again.ok_entries == 8
+
+
+def test_a_proof_of_other_bytes_than_the_claim_holds_proves_nothing(built: Cache) -> None:
+    """A pip that read bad bytes, then claimed a fresh body another pip had just stored in their
+    place: the proof is not about that body, which goes back."""
+    entry = built.add("victim.whl")
+    before = files_under(built.root)
+    body = Path(entries.body_path(str(entry)))
+    claimed = claim(body, dead_pid(), hashlib.sha256(b"the rejected bytes").hexdigest())
+
+    fixed = built.scan(fix=True)
+
+    assert [(f.path, f.action) for f in fixed.problems] == [(str(claimed), "restored")]
+    assert files_under(built.root) == before
+
+
+# -- claims in wheels/ ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("held", ["good wheel", "bad wheel", "origin.json"])
+def test_a_claim_in_wheels_left_by_a_dead_pip_is_reported_and_settled(
+    built: Cache, held: str
+) -> None:
+    """A guarded pip killed while deleting a built wheel (or its origin.json) leaves the claim
+    in wheels/: a wheel the hook's own check passes goes back, anything else is deleted."""
+    wheel = built.add_wheel("victim-1.0-py3-none-any.whl")
+    if held == "bad wheel":
+        wheel.write_bytes(b"PK\x03\x04 not a zip")
+    taken = wheel.with_name("origin.json") if held == "origin.json" else wheel
+    before = files_under(built.root)
+    claimed = claim(taken, dead_pid())
+
+    found = built.scan()
+    assert kinds(found) == {str(claimed): "leftover-tmp"}
+    assert found.remaining_found == 1
+
+    fixed = built.scan(fix=True)
+
+    expected = "restored" if held == "good wheel" else "deleted"
+    assert [(f.path, f.action) for f in fixed.problems] == [(str(claimed), expected)]
+    assert fixed.remaining == [] and not claimed.exists()
+    after = files_under(built.root)
+    if held == "good wheel":
+        assert after == before and fixed.wheels == 2
+    else:
+        assert after == {path: data for path, data in before.items() if path != str(taken)}
+    assert built.scan().problems == []
+
+
+def test_a_claim_in_wheels_of_a_living_process_is_left_alone(built: Cache) -> None:
+    wheel = built.add_wheel("victim-1.0-py3-none-any.whl")
+    claimed = claim(wheel, os.getppid())
+
+    scan = built.scan(fix=True)
+
+    assert scan.problems == [] and claimed.exists()
