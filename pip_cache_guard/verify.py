@@ -39,6 +39,10 @@ from pip_cache_guard.locate import HTTP_DIR, LEGACY_HTTP_DIR, WHEELS_DIR, CacheL
 # Third-level directories below one first-level one from which a second process pays off (about
 # 500 entries in the whole cache; forking one costs ~10 ms).
 PARALLEL_SAMPLE_THRESHOLD = 32
+# Starting one as a fresh interpreter (spawn: macOS, Windows; forkserver: Python 3.14 on Linux
+# once a thread runs) costs 20 to 50 times as much (180 - 560 ms measured on a loaded Linux
+# machine, fork 6 - 22 ms): from about 4,000 entries (160 third-level directories) it pays off.
+SPAWNED_SAMPLE_FACTOR = 5
 # A temporary file younger than this may belong to a pip that is writing it right now.
 TMP_GRACE_SECONDS = 3600
 _ENTRY_NAME = re.compile(r"[0-9a-f]{56}\Z")
@@ -312,9 +316,10 @@ def _scan_http_dir(scan: Scan, rules: _Rules, progress: Progress | None) -> None
     top_files, subdirectories = _listing(rules.root, scan)
     subtrees = sorted(child.path for child in subdirectories)  # the same split every time
     _scan_files(scan, rules, rules.root, None, top_files, progress)
-    helper_part = subtrees[1::2] if _worth_a_second_process(subtrees) else []
+    context = _process_context()
+    helper_part = subtrees[1::2] if _worth_a_second_process(subtrees, context) else []
     own_part = [tree for tree in subtrees if tree not in helper_part]
-    with _second_process(scan.cache_dir, rules, helper_part) as part:
+    with _second_process(scan.cache_dir, rules, helper_part, context) as part:
         _scan_trees(scan, rules, own_part, progress)
     scan.absorb(part.result)
     if progress is not None and part.result.entries:
@@ -408,10 +413,13 @@ def _listing(directory: str, scan: Scan) -> tuple[list[os.DirEntry[str]], list[o
     return files, subdirectories
 
 
-def _worth_a_second_process(subtrees: list[str]) -> bool:
-    """Two cores and a cache of more than a few hundred entries, judged by one sample: pip
-    spreads entries evenly, so the third-level directories below one first-level directory
-    (at most 256) grow with the cache until about 20,000 entries."""
+def _worth_a_second_process(
+    subtrees: list[str], context: multiprocessing.context.BaseContext
+) -> bool:
+    """Two cores and a cache of more than a few hundred entries (a few thousand where ``context``
+    starts a fresh interpreter), judged by one sample: pip spreads entries evenly, so the
+    third-level directories below one first-level directory (at most 256) grow with the cache
+    until about 20,000 entries."""
     if (os.cpu_count() or 1) < 2 or len(subtrees) < 2:
         return False
     sample = 0
@@ -423,7 +431,8 @@ def _worth_a_second_process(subtrees: list[str]) -> bool:
                         sample += sum(1 for _ in third_level)
     except OSError:
         return False
-    return sample >= PARALLEL_SAMPLE_THRESHOLD
+    forked = context.get_start_method() == "fork"
+    return sample >= PARALLEL_SAMPLE_THRESHOLD * (1 if forked else SPAWNED_SAMPLE_FACTOR)
 
 
 class _PartResult:
@@ -434,8 +443,15 @@ class _PartResult:
 
 
 @contextlib.contextmanager
-def _second_process(cache_dir: str, rules: _Rules, subtrees: list[str]) -> Iterator[_PartResult]:
-    """Scan ``subtrees`` in another process while the caller scans the rest.
+def _second_process(
+    cache_dir: str,
+    rules: _Rules,
+    subtrees: list[str],
+    context: multiprocessing.context.BaseContext,
+) -> Iterator[_PartResult]:
+    """Scan ``subtrees`` in another process, started by ``context``, while the caller scans the
+    rest. Whatever the start method, the process gets all it needs as arguments (a fresh
+    interpreter sees nothing of this one's state, a forkserver's child only its server's).
 
     If no process can be started (a sandbox, no semaphores), the share is scanned here after
     the caller's, so a scan never fails for want of parallelism.
@@ -445,7 +461,7 @@ def _second_process(cache_dir: str, rules: _Rules, subtrees: list[str]) -> Itera
         yield part
         return
     try:
-        pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=_process_context())
+        pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=context)
         future = pool.submit(scan_subtrees, cache_dir, rules, subtrees)
     except (OSError, ImportError, NotImplementedError):
         yield part
