@@ -68,7 +68,7 @@ def find_spec(
 
 
 def install() -> None:
-    """The startup hook's entry point (``.pth``, PEP 829 ``.start``): idempotent, never raises."""
+    """The startup hook's entry point (run by importing this module): idempotent, never raises."""
     try:
         if any(getattr(finder, FINDER_MARK, False) for finder in sys.meta_path):
             return

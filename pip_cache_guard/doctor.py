@@ -1,6 +1,7 @@
 """``doctor``: is the guard really watching pip in this interpreter, and is the cache healthy?
 
-"Installed" means the startup file sits in one of this interpreter's site directories; "active"
+"Installed" means a startup file this interpreter's site.py acts on sits in one of its site
+directories (``hook_files`` names that file, not merely the one we ship); "active"
 means this very process got the finder from it and a CacheControl controller module present here
 (pip's, standalone CacheControl's as Poetry and pip-audit use it, pipenv's vendored pip's) was
 actually patched when imported (the kill switch, a missing wrapt or an unknown generation all say
@@ -29,6 +30,12 @@ from pip_cache_guard.locate import (
 )
 
 HOOK_FILE = "pip_cache_guard.pth"
+# PEP 829: from 3.15 site.py runs a .start file's entry point instead of the import lines of the
+# .pth of the same stem (we ship none, an older install or a hand may leave one), and from 3.18 it
+# ignores .pth import lines altogether.
+START_FILE = "pip_cache_guard.start"
+START_FILES_RUN = (3, 15)
+PTH_IMPORTS_IGNORED = (3, 18)
 PIP_CONTROLLER = "pip._vendor.cachecontrol.controller"
 # The controllers a guarded tool may import here; each is tried when its top package is present.
 CONTROLLERS = (
@@ -114,12 +121,19 @@ def _hook_files() -> list[str]:
     directories = list(site.getsitepackages())
     if site.ENABLE_USER_SITE:
         directories.append(site.getusersitepackages())
-    found = []
-    for directory in dict.fromkeys(directories):
-        path = os.path.join(directory, HOOK_FILE)
-        if os.path.isfile(path):
-            found.append(path)
-    return found
+    found = (startup_file(directory, sys.version_info[:2]) for directory in directories)
+    return [path for path in dict.fromkeys(found) if path is not None]
+
+
+def startup_file(directory: str, python: tuple[int, int]) -> str | None:
+    """The guard's startup file in ``directory`` that site.py of Python ``python`` runs, if any."""
+    start = os.path.join(directory, START_FILE)
+    if python >= START_FILES_RUN and os.path.isfile(start):
+        return start
+    pth = os.path.join(directory, HOOK_FILE)
+    if python < PTH_IMPORTS_IGNORED and os.path.isfile(pth):
+        return pth
+    return None
 
 
 def _hook_status() -> tuple[dict[str, str], str | None]:

@@ -7,6 +7,7 @@ the per-test fixtures only hand out a fresh cache dir and a clean request log.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +25,8 @@ sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "_pip_cache_guard
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AUTH_CREDENTIALS = ("guard-user", "s3cr3t-t0ken")
+# A guard wheel built beforehand (.ci/pythons builds one for every session it runs).
+PREBUILT_WHEEL = "PCG_TEST_GUARD_WHEEL"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -71,6 +74,9 @@ def auth_index(auth_index_server: LoopbackIndex) -> LoopbackIndex:
 @pytest.fixture(scope="session")
 def _guard_wheel_builder(tmp_path_factory: pytest.TempPathFactory) -> Callable[[], Path]:
     """Builds the guard wheel on first call only, so unguarded sessions never build it."""
+    prebuilt = os.environ.get(PREBUILT_WHEEL)
+    if prebuilt:
+        return lambda: Path(prebuilt)
     dest = tmp_path_factory.mktemp("guard-wheel")
     return functools.cache(lambda: build_guard_wheel(REPO_ROOT, dest))
 

@@ -32,12 +32,13 @@ from support.guarded import (
 )
 from support.index import LoopbackIndex
 from support.runner import describe, pip_download
-from support.venvs import Venv, VenvFactory, find_python
+from support.venvs import Venv, VenvFactory, find_python, new_python_params
 from support.wheels import DEFAULT_PACKAGES, BuiltWheel
 
 PROJECTS = list(DEFAULT_PACKAGES)
 
-# (python, pip): the newest and oldest of every cache generation, and each interpreter.
+# (python, pip): the newest and oldest of every cache generation, and each interpreter; on 3.14+
+# every pip that starts there.
 CONFIGS = [
     pytest.param("3.11", "26.3", id="py3.11-pip26.3"),
     pytest.param("3.9", "25.3", id="py3.9-pip25.3"),
@@ -49,6 +50,7 @@ CONFIGS = [
     pytest.param("3.10", "24.0", id="py3.10-pip24.0"),
     pytest.param("3.11", "23.2.1", id="py3.11-pip23.2.1-legacy"),
     pytest.param("3.11", "21.3.1", id="py3.11-pip21.3.1-legacy"),
+    *new_python_params(),
 ]
 
 

@@ -3,7 +3,7 @@
 Credentials in the index URL, links out of the cache, a cache the user cannot write, several pips
 sharing one damaged cache, the kill switch, pip's own machine-readable output, verbosity, the
 startup hook run more than once, and installs broken after the fact (wrapt removed, the package
-directory removed, the package uninstalled).
+uninstalled; the package directory removed: test_startup_e2e.py).
 """
 
 from __future__ import annotations
@@ -724,28 +724,6 @@ def test_wrapt_uninstalled_after_the_guard_leaves_python_and_pip_working(
     debug = pip_download(venv, cache_dir, index, PROJECTS, files.env(**{DEBUG_SWITCH: "1"}))
     assert debug.returncode == 0, describe(debug)
     assert "pip-cache-guard (debug)" in debug.stderr and "wrapt" in debug.stderr, describe(debug)
-
-
-@pytest.mark.e2e
-def test_package_directory_removed_leaving_the_pth_is_silent(
-    tmp_path: Path,
-    pip_wheelhouse: Path,
-    guard_wheel: Path,
-    cache_dir: Path,
-    index: LoopbackIndex,
-    files: GuardFiles,
-) -> None:
-    venv = dedicated_venv(tmp_path / "venvs", pip_wheelhouse, guard_wheel)
-    purelib = site_packages(venv)
-    shutil.rmtree(purelib / "pip_cache_guard")
-    assert (purelib / "pip_cache_guard.pth").is_file()
-
-    started = run_python(venv, ["-c", "pass"])
-    assert started.returncode == 0 and started.stderr == "", describe(started)
-    version = run_python(venv, ["-m", "pip", "--version"])
-    assert version.returncode == 0 and version.stderr == "", describe(version)
-    assert version.stdout.startswith(f"pip {PIP} ")
-    fill(venv, cache_dir, index, files)
 
 
 @pytest.mark.e2e

@@ -19,7 +19,7 @@ from support import cache
 from support.guarded import DEBUG_SWITCH, PREFIX, GuardFiles, read_report, summary_block
 from support.index import LoopbackIndex
 from support.runner import describe, pip_download, run_pip
-from support.venvs import Venv, VenvFactory, find_python
+from support.venvs import Venv, VenvFactory, find_python, new_python_params
 from support.wheels import BuiltWheel, build_sdist
 
 pytestmark = pytest.mark.e2e
@@ -27,9 +27,10 @@ pytestmark = pytest.mark.e2e
 # pip 26.1 and 26.2 warn about late imports, 26.3 blocks them. 26.2 also runs the child pip inside
 # the build environment, whose sitecustomize hides the venv's site-packages (and so wrapt).
 PIPS = [
-    pytest.param("26.1", id="pip26.1-warns"),
-    pytest.param("26.2", id="pip26.2-warns-isolated-child"),
-    pytest.param("26.3", id="pip26.3-blocks"),
+    pytest.param("3.11", "26.1", id="pip26.1-warns"),
+    pytest.param("3.11", "26.2", id="pip26.2-warns-isolated-child"),
+    pytest.param("3.11", "26.3", id="pip26.3-blocks"),
+    *new_python_params(("26.1", "26.2", "26.3")),
 ]
 BUILD_DEPENDENCY = "guardtest-alpha"
 
@@ -47,8 +48,8 @@ def sdist(index_server: LoopbackIndex, tmp_path_factory: pytest.TempPathFactory)
     return built
 
 
-def guarded_venv(make_venv: VenvFactory, pip: str) -> Venv:
-    return make_venv(find_python("3.11"), pip, guard=True)
+def guarded_venv(make_venv: VenvFactory, python: str, pip: str) -> Venv:
+    return make_venv(find_python(python), pip, guard=True)
 
 
 def install(
@@ -70,8 +71,9 @@ def install(
     return result.stderr
 
 
-@pytest.mark.parametrize("pip", PIPS)
+@pytest.mark.parametrize(("python", "pip"), PIPS)
 def test_pip_install_heals_an_entry_without_a_word_from_pips_import_barrier(
+    python: str,
     pip: str,
     make_venv: VenvFactory,
     cache_dir: Path,
@@ -80,7 +82,7 @@ def test_pip_install_heals_an_entry_without_a_word_from_pips_import_barrier(
     files: GuardFiles,
     tmp_path: Path,
 ) -> None:
-    venv = guarded_venv(make_venv, pip)
+    venv = guarded_venv(make_venv, python, pip)
     wheel = guardtest_wheels["guardtest-bravo"]
     filled = pip_download(venv, cache_dir, index, [wheel.project], files.env())
     assert filled.returncode == 0, describe(filled)
@@ -100,8 +102,9 @@ def test_pip_install_heals_an_entry_without_a_word_from_pips_import_barrier(
     assert [event["url"] for event in incidents[0]["events"]] == [url]
 
 
-@pytest.mark.parametrize("pip", PIPS)
+@pytest.mark.parametrize(("python", "pip"), PIPS)
 def test_the_child_pip_that_installs_build_dependencies_heals_and_remembers_too(
+    python: str,
     pip: str,
     make_venv: VenvFactory,
     cache_dir: Path,
@@ -111,7 +114,7 @@ def test_the_child_pip_that_installs_build_dependencies_heals_and_remembers_too(
     files: GuardFiles,
     tmp_path: Path,
 ) -> None:
-    venv = guarded_venv(make_venv, pip)
+    venv = guarded_venv(make_venv, python, pip)
     # The first install fills the cache: the sdist by pip itself, the build dependency by the
     # child pip that installs it into the build environment.
     install(venv, cache_dir, index, tmp_path / "first", files, sdist.project)

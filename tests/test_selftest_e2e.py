@@ -13,17 +13,18 @@ from pathlib import Path
 import pytest
 
 from support.runner import describe, hermetic_env, run_python
-from support.venvs import Venv, VenvFactory, find_python
+from support.venvs import Venv, VenvFactory, find_python, new_python_params
 
 pytestmark = pytest.mark.e2e
 
 UNREACHABLE = "http://127.0.0.1:9"  # the discard port: connection refused
 GENERATIONS = [
-    pytest.param("21.3.1", id="pip21.3.1-body-inside-no-load-from-cache"),
-    pytest.param("23.2.1", id="pip23.2.1-body-inside"),
-    pytest.param("24.0", id="pip24.0-separate-body"),
-    pytest.param("25.1.1", id="pip25.1.1-separate-body"),
-    pytest.param("26.3", id="pip26.3-import-barrier"),
+    pytest.param("3.11", "21.3.1", id="pip21.3.1-body-inside-no-load-from-cache"),
+    pytest.param("3.11", "23.2.1", id="pip23.2.1-body-inside"),
+    pytest.param("3.11", "24.0", id="pip24.0-separate-body"),
+    pytest.param("3.11", "25.1.1", id="pip25.1.1-separate-body"),
+    pytest.param("3.11", "26.3", id="pip26.3-import-barrier"),
+    *new_python_params(),
 ]
 
 
@@ -51,11 +52,11 @@ def selftest(venv: Venv, tmp_path: Path, **more: str) -> subprocess.CompletedPro
     return run_python(venv, ["-c", script], offline_env(tmp_path, **more))
 
 
-@pytest.mark.parametrize("pip", GENERATIONS)
+@pytest.mark.parametrize(("python", "pip"), GENERATIONS)
 def test_selftest_passes_offline_and_touches_nothing_of_the_user(
-    pip: str, make_venv: VenvFactory, tmp_path: Path
+    python: str, pip: str, make_venv: VenvFactory, tmp_path: Path
 ) -> None:
-    venv = make_venv(find_python("3.11"), pip, guard=True)
+    venv = make_venv(find_python(python), pip, guard=True)
     result = subprocess.run(
         [str(venv.path / "bin" / "pip-cache-guard"), "selftest"],
         capture_output=True,

@@ -17,16 +17,26 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _pytest.mark import ParameterSet
 
 from .runner import hermetic_env
 
 DEFAULT_PYTHON = "3.11"
 SETUP_TIMEOUT = 600.0
+# Every pip of the suite that starts on each of the newest Pythons (in CI Debian's builds, run in a
+# chroot by .ci/pythons): pip 21.3.1 needs pkgutil.ImpImporter, gone in 3.12; on 3.15 pips before
+# 25.2 fail at start. README's table "Pythons and pips" is this one.
+NEW_PYTHON_PIPS = {
+    "3.14": ("23.2.1", "23.3.2", "24.0", "25.1.1", "25.3", "26.1", "26.2", "26.3"),
+    "3.15": ("25.2", "25.3", "26.1", "26.2", "26.3"),
+}
+# Where interpreters are looked for after pyenv and PATH (a chroot's or a distribution's).
+SYSTEM_BIN_DIRS = ("/usr/local/bin", "/usr/bin")
 
 
 @dataclass(frozen=True)
@@ -60,19 +70,31 @@ def _locate_python(version: str) -> str | None:
         candidate = Path(result.stdout.strip()) / "bin" / f"python{version}"
         if result.returncode == 0 and candidate.is_file():
             return str(candidate)
-    on_path = shutil.which(f"python{version}")
-    return on_path
+    search = os.pathsep.join([os.environ.get("PATH", os.defpath), *SYSTEM_BIN_DIRS])
+    return shutil.which(f"python{version}", path=search)
 
 
 def find_python(version: str) -> str:
-    """Path of a real CPython ``version`` ("3.9" ... "3.13"); skips the calling test if absent.
+    """Path of a real CPython ``version`` ("3.9" ... "3.15"); skips the calling test if absent.
 
-    Looks in pyenv first (the machine's 3.9-3.13 live there, not all on PATH), then PATH.
+    Any interpreter found: pyenv's first (the machine's 3.9-3.13 live there, not all on PATH),
+    then PATH, then the system's bin directories.
     """
     path = _locate_python(version)
     if path is None:
-        pytest.skip(f"Python {version} is not installed (looked in pyenv and on PATH)")
+        pytest.skip(f"Python {version} is not installed (looked in pyenv, PATH and /usr)")
     return path
+
+
+def new_python_params(pips: Collection[str] | None = None) -> list[ParameterSet]:
+    """A ``(python, pip)`` param, id ``py3.14-pip26.3``, for each pair of ``NEW_PYTHON_PIPS``
+    (only those of ``pips`` when given)."""
+    return [
+        pytest.param(python, pip, id=f"py{python}-pip{pip}")
+        for python, runs in NEW_PYTHON_PIPS.items()
+        for pip in runs
+        if pips is None or pip in pips
+    ]
 
 
 @functools.cache
