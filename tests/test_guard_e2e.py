@@ -268,6 +268,40 @@ def test_guarded_pip_survives_every_kind_of_damage_and_heals_the_cache(
     assert len(files.history_lines()) == 1
 
 
+@pytest.mark.e2e
+@pytest.mark.parametrize(("python", "pip"), [pytest.param("3.14", "26.1", id="py3.14-pip26.1")])
+def test_pip_26_1_on_3_14_sending_zstd_keeps_the_entries_another_pip_stored(
+    python: str,
+    pip: str,
+    make_venv: VenvFactory,
+    cache_dir: Path,
+    index: LoopbackIndex,
+    guardtest_wheels: dict[str, BuiltWheel],
+    files: GuardFiles,
+) -> None:
+    """pip#13979: pip 26.1 on 3.14 adds zstd to Accept-Encoding (urllib3 finds compression.zstd),
+    so the pages another interpreter's pip stored (pip 26.3 on 3.15 asks for gzip, deflate) no
+    longer match their Vary: valid entries, kept, never called damage."""
+    index.vary = "Accept-Encoding"
+    other = make_venv(find_python("3.15"), "26.3", guard=True)
+    filled = pip_download(other, cache_dir, index, PROJECTS, files.env())
+    assert_clean_exit(filled)
+    pages = {cache.cache_key(index.project_url(project)) for project in PROJECTS}
+
+    result = pip_download(
+        make_venv(find_python(python), pip, guard=True),
+        cache_dir,
+        index,
+        PROJECTS,
+        files.env(report="zstd"),
+    )
+
+    assert_clean_exit(result)
+    report = read_report(files.report("zstd"))
+    assert outcomes(report) == dict.fromkeys(pages, ("vary-mismatch", "kept")), describe(result)
+    assert "damaged cache entr" not in result.stderr, describe(result)
+
+
 BASELINES = [
     pytest.param(
         "26.3",

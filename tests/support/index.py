@@ -88,6 +88,8 @@ class LoopbackIndex:
         self.files_down = False  # the same for files only: the pages still answer
         # True: answer project pages in PEP 691 JSON when the request accepts it (as PyPI does).
         self.json_pages = False
+        # Set: every answer says ``Vary: <this>``, as PyPI's pages say Vary: Accept-Encoding.
+        self.vary: str | None = None
         self._lock = threading.Lock()
         self._log: list[Request] = []
         self.errors: list[str] = []  # handler exceptions, kept here instead of on stderr
@@ -237,9 +239,10 @@ class LoopbackIndex:
 
     def fresh(self) -> LoopbackIndex:
         """This index as a new test should find it: log empty, answering (not ``down`` or
-        ``files_down``), every file served as listed (no ``substitute``), pages in HTML."""
+        ``files_down``), every file served as listed (no ``substitute``), pages in HTML, no Vary."""
         self.reset_log()
         self.down = self.files_down = self.json_pages = False
+        self.vary = None
         with self._lock:
             self._substitutes.clear()
         return self
@@ -379,6 +382,7 @@ def _handler_for(index: LoopbackIndex) -> type[BaseHTTPRequestHandler]:
                     "Cache-Control": CACHE_CONTROL,
                     "ETag": resource.etag,
                     "Accept-Ranges": "bytes",
+                    **({"Vary": index.vary} if index.vary else {}),
                 }
             )
             if_none_match = self.headers.get("If-None-Match")
