@@ -54,7 +54,13 @@ def main() -> int:
             name, damaged = damage(rng, flavour, entry)
             outcome = flavour.outcome(damaged)
             try:
-                verdict = diagnose(damaged, flavour.unpack, REQUEST_HEADERS, body_size=body_size)
+                verdict = diagnose(
+                    damaged,
+                    flavour.unpack,
+                    REQUEST_HEADERS,
+                    body_size=body_size,
+                    reader=flavour.reader,
+                )
             except Exception as exc:  # the one thing diagnose must never do
                 kind, problem = "raised", f"diagnose raised {type(exc).__name__}"
             else:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import calendar
 import email.utils
+import re
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -74,6 +75,31 @@ _PERMANENT_REDIRECTS = (301, 308)
 Unpack = Callable[[bytes], Any]
 
 
+class Reader(NamedTuple):
+    """The CacheControl that will read an entry, as far as a verdict depends on which one it is.
+
+    CacheControl 0.15 reads a stored ``Date`` that ``parsedate_tz`` cannot parse as a miss and
+    keeps the entry for revalidation; 0.12-0.14 (every pip up to 26.3 vendors one) fail on it.
+    """
+
+    name: str  # names the rule applied: "pip's vendored CacheControl", "cachecontrol 0.15.0"
+    keeps_unparsable_date: bool
+
+
+PIP_VENDORED = Reader("pip's vendored CacheControl", False)
+
+
+def standalone_reader(version: str) -> Reader:
+    """The rule of the standalone ``cachecontrol`` of this version (``importlib.metadata``'s)."""
+    return Reader(f"cachecontrol {version}", _release(version) >= (0, 15))
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """The leading numbers of a version ("0.15.0rc1" -> (0, 15, 0)); enough to compare releases."""
+    leading = re.match(r"\d+(?:\.\d+)*", version)
+    return tuple(int(part) for part in leading.group().split(".")) if leading else ()
+
+
 class Verdict(NamedTuple):
     """What is wrong with one entry, in words a user can act on (a NamedTuple: cheaper to create
     than a dataclass inside every pip run)."""
@@ -98,13 +124,15 @@ def diagnose(
     unpack: Unpack,
     request_headers: Mapping[str, str] | None = None,
     body_size: int | None = None,
+    reader: Reader = PIP_VENDORED,
 ) -> Verdict:
     """Classify the metadata bytes of one entry.
 
     ``unpack`` is the msgpack decoder of the CacheControl copy that reads the cache (inside pip,
     pip's vendored msgpack), called as ``unpack(payload)``. ``request_headers`` enables the Vary
     check (the hook knows the request; a whole-cache scan does not). ``body_size`` is the size of
-    the separate ``.body`` file, if the entry has one.
+    the separate ``.body`` file, if the entry has one. ``reader`` is the CacheControl that will
+    read the entry.
     """
     format_verdict, payload = _split_format(data)
     if format_verdict is not None:
@@ -113,20 +141,21 @@ def diagnose(
         document = unpack(payload)
     except Exception as exc:  # msgpack raises ValueError subclasses, TypeError for bad keys
         return Verdict("corrupt", f"metadata is not valid msgpack ({_describe(exc)})")
-    return judge_document(document, request_headers, body_size)
+    return judge_document(document, request_headers, body_size, reader)
 
 
 def judge_document(
     document: Any,
     request_headers: Mapping[str, str] | None = None,
     body_size: int | None = None,
+    reader: Reader = PIP_VENDORED,
 ) -> Verdict:
     """Classify the decoded document of a ``cc=4`` entry (``diagnose`` after decoding).
 
     The hook calls it on the document pip's own serializer just decoded, so that judging a hit
     costs no second decode; it never changes ``document``.
     """
-    shape_problem = _shape_problem(document)
+    shape_problem = _shape_problem(document, reader)
     if shape_problem is not None:
         return Verdict("corrupt", f"metadata has the wrong shape: {shape_problem}")
     if request_headers is not None:
@@ -184,7 +213,7 @@ def _split_format(data: bytes) -> tuple[Verdict | None, bytes]:
     return None, payload
 
 
-def _shape_problem(document: Any) -> str | None:
+def _shape_problem(document: Any, reader: Reader = PIP_VENDORED) -> str | None:
     """Name the first way the decoded document differs from what CacheControl stores."""
     if not isinstance(document, dict):
         return f"a {type(document).__name__} instead of a mapping"
@@ -203,7 +232,7 @@ def _shape_problem(document: Any) -> str | None:
     headers = response["headers"]
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
         return "response headers are not all text"
-    header_problem = _header_problem(response["status"], headers)
+    header_problem = _header_problem(response["status"], headers, reader)
     if header_problem is not None:
         return header_problem
     vary = document.get("vary", {})
@@ -214,19 +243,29 @@ def _shape_problem(document: Any) -> str | None:
     return None
 
 
-def _header_problem(status: int, headers: Mapping[str, str]) -> str | None:
+def _header_problem(status: int, headers: Mapping[str, str], reader: Reader) -> str | None:
     """Name a stored header that makes CacheControl or urllib3 raise on every load.
 
-    CacheControl 0.12.11+ returns a cached permanent redirect before it reads ``Date``, so there an
-    unreadable Date is left alone (0.12.6, pip 21.3, stored such an entry under an ETag without
-    reading its Date). Newer CacheControl parses ``Date`` before storing, and urllib3 refuses
-    differing ``Content-Length`` values on the wire: no current writer stores these. Names are
-    looked up case-insensitively, the last spelling winning, as ``CaseInsensitiveDict`` does.
+    CacheControl 0.12.11-0.14 returns a cached permanent redirect before it reads ``Date``, so there
+    an unreadable Date is left alone (0.12.6, pip 21.3, stored such an entry under an ETag without
+    reading its Date); on any other entry they fail on it. 0.15 reads ``Date`` of every entry: one
+    ``parsedate_tz`` cannot parse is a miss (the entry is kept for revalidation), one it parses into
+    a date ``calendar.timegm`` refuses still raises. Newer CacheControl parses ``Date`` before
+    storing, and urllib3 refuses differing ``Content-Length`` values on the wire: no current writer
+    stores these. Names are looked up case-insensitively, the last spelling winning, as
+    ``CaseInsensitiveDict`` does.
     """
     lowered = {name.lower(): value for name, value in headers.items()}
     date = lowered.get("date")
-    if date is not None and not _is_http_date(date) and status not in _PERMANENT_REDIRECTS:
-        return "its Date header cannot be read as a date (pip's CacheControl fails on it)"
+    if date is not None:
+        readable = _date_readability(date)
+        fails = (
+            readable == "raises"
+            if reader.keeps_unparsable_date
+            else readable != "ok" and status not in _PERMANENT_REDIRECTS
+        )
+        if fails:
+            return f"its Date header cannot be read as a date ({reader.name} fails on it)"
     transfer_encoding = lowered.get("transfer-encoding", "")
     if transfer_encoding == "chunked":  # the loader drops exactly this value
         transfer_encoding = ""
@@ -237,16 +276,16 @@ def _header_problem(status: int, headers: Mapping[str, str]) -> str | None:
     return None
 
 
-def _is_http_date(value: str) -> bool:
-    """What CacheControl's freshness check needs of ``Date``: ``parsedate_tz``, then ``timegm``."""
+def _date_readability(value: str) -> Literal["ok", "unparsable", "raises"]:
+    """What CacheControl's freshness check gets from ``Date``: ``parsedate_tz``, then ``timegm``."""
     try:
         parsed = email.utils.parsedate_tz(value)
         if parsed is None:
-            return False
+            return "unparsable"
         calendar.timegm(parsed[:6])
     except Exception:  # the stdlib parser raises on some garbage; so would pip
-        return False
-    return True
+        return "raises"
+    return "ok"
 
 
 def _lengths(value: str) -> set[int]:

@@ -28,6 +28,7 @@ from pip_cache_guard._import_hook import PIP_RUN, import_reaching
 from pip_cache_guard.diagnose import (
     DAMAGE_KINDS,
     MISSING_BODY,
+    PIP_VENDORED,
     Unpack,
     Verdict,
     diagnose,
@@ -35,6 +36,9 @@ from pip_cache_guard.diagnose import (
     judge_document,
     stored_body,
     wheel_problem,
+)
+from pip_cache_guard.diagnose import (
+    Reader as Reader,  # the integrations build one for each lookup
 )
 from pip_cache_guard.ledger import Event, Ledger
 from pip_cache_guard.switches import REPORT_VARIABLE, report_internal_error
@@ -144,10 +148,12 @@ class Lookup:
         unpack: Unpack,
         key: Callable[[], str],  # the cache key (URL), computed only when needed
         decide_in_loads: bool = False,
+        reader: Reader = PIP_VENDORED,  # the CacheControl whose controller runs this lookup
     ) -> None:
         self.controller = controller
         self.request = request
         self.unpack = unpack
+        self.reader = reader
         self.key = key
         self.decide_in_loads = decide_in_loads
         self.data: bytes | None = None
@@ -233,6 +239,7 @@ def settle_failure(lookup: Lookup) -> bool:
         lookup.unpack,
         dict(headers) if headers is not None else None,
         body.st_size if body is not None else None,
+        lookup.reader,
     )
     if verdict.kind == "ok":
         return False  # pip skipped it for a reason we cannot prove to be damage
@@ -254,7 +261,7 @@ def judge_prepared(lookup: Lookup, document: Any) -> None:
         return  # an older format this pip still reads (CacheControl 0.12: cc=1, cc=2)
     lookup.body = _body_status(lookup.body_file)
     body_size = lookup.body.st_size if lookup.body is not None else None
-    lookup.verdict = judge_document(document, None, body_size)
+    lookup.verdict = judge_document(document, None, body_size, lookup.reader)
 
 
 @_never_raises(False)
@@ -278,7 +285,7 @@ def settle_hit(lookup: Lookup, response: Any) -> bool:
     if verdict is None:
         body = _body_status(lookup.body_file)
         body_size = body.st_size if body is not None else None
-        verdict = diagnose(lookup.data, lookup.unpack, None, body_size)
+        verdict = diagnose(lookup.data, lookup.unpack, None, body_size, lookup.reader)
     if not verdict.is_damage:
         return False
     _record(lookup, verdict, body)  # closes the body file pip opened

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import importlib.metadata
 import multiprocessing
 import multiprocessing.context
 import os
@@ -33,7 +34,13 @@ from typing import Any, TypeVar
 import msgpack
 
 from pip_cache_guard import entries
-from pip_cache_guard.diagnose import diagnose, wheel_problem
+from pip_cache_guard.diagnose import (
+    PIP_VENDORED,
+    Reader,
+    diagnose,
+    standalone_reader,
+    wheel_problem,
+)
 from pip_cache_guard.locate import HTTP_DIR, LEGACY_HTTP_DIR, WHEELS_DIR, CacheLocation
 
 # Third-level directories below one first-level one from which a second process pays off (about
@@ -92,6 +99,7 @@ class _Rules:
     separate_bodies: bool  # http-v2 (pip 23.3+): an entry is metadata plus a .body file
     now: float  # the moment that leftover temporary files are aged against
     fix: bool
+    reader: Reader = PIP_VENDORED  # the CacheControl whose reading the verdicts follow
 
 
 # Findings (and errors) listed in detail per list; beyond, they are only counted: a cache of a
@@ -124,6 +132,8 @@ class Scan:
     kinds: Counter[str] = field(default_factory=Counter)  # problems by kind
     actions: Counter[str] = field(default_factory=Counter)  # problems by what --fix did
     bytes_freed: int = 0
+    # A CacheControl directory: the reader whose rule judged its entries ("cachecontrol 0.15.0").
+    judged_as: str | None = None
 
     def add_problem(self, finding: Finding) -> None:
         """Count a problem (its action final) and list it while the list has room."""
@@ -246,7 +256,9 @@ def verify(
     scan = Scan(location.root)
     now = time.time() if now is None else now
     if kind == CACHECONTROL_DIR:
-        rules = _Rules(location.root, _bodies_apart(location.root), now, fix)
+        reader = installed_reader()
+        rules = _Rules(location.root, _bodies_apart(location.root), now, fix, reader)
+        scan.judged_as = reader.name
         _scan_http_dir(scan, rules, progress)
     else:
         _scan_pip_cache(scan, location, fix, progress, legacy_is_stale, now)
@@ -277,6 +289,16 @@ def _scan_pip_cache(
         )
     if os.path.isdir(location.wheels_dir):
         _scan_wheels(scan, _Rules(location.wheels_dir, False, now, fix), progress)
+
+
+def installed_reader() -> Reader:
+    """Whose reading judges a CacheControl directory: the program that reads it (Poetry,
+    pip-audit...) is unknown, so the standalone cachecontrol installed beside the guard; pip's
+    vendored copy's rule if there is none."""
+    try:
+        return standalone_reader(importlib.metadata.version("cachecontrol"))
+    except importlib.metadata.PackageNotFoundError:
+        return PIP_VENDORED
 
 
 def _bodies_apart(directory: str) -> bool:
@@ -514,7 +536,7 @@ def _check_entry(
         return
     scan.bytes_total += len(data)
     body_size = _size(body) if body is not None else None
-    verdict = diagnose(data, _unpack, body_size=body_size)
+    verdict = diagnose(data, _unpack, body_size=body_size, reader=rules.reader)
     if verdict.is_damage:
         size = len(data) + (body_size or 0)
         finding = Finding(path, verdict.kind, verdict.reason, size)
@@ -611,20 +633,20 @@ def _claimed_file_is_good(
         return False  # a newer file took its place
     if name.endswith(entries.BODY_SUFFIX):
         metadata = regular.get(name[: -len(entries.BODY_SUFFIX)])
-        return metadata is not None and _is_valid(metadata.path, size)
+        return metadata is not None and _is_valid(rules, metadata.path, size)
     body = regular.get(name + entries.BODY_SUFFIX) if rules.separate_bodies else None
     if rules.separate_bodies and body is None:
         return False
-    return _is_valid(claim.path, _size(body) if body is not None else None)
+    return _is_valid(rules, claim.path, _size(body) if body is not None else None)
 
 
-def _is_valid(metadata_path: str, body_size: int | None) -> bool:
+def _is_valid(rules: _Rules, metadata_path: str, body_size: int | None) -> bool:
     try:
         with open(metadata_path, "rb") as stream:
             data = stream.read()
     except OSError:
         return False
-    return not diagnose(data, _unpack, body_size=body_size).is_damage
+    return not diagnose(data, _unpack, body_size=body_size, reader=rules.reader).is_damage
 
 
 def _check_tmp(scan: Scan, rules: _Rules, child: os.DirEntry[str]) -> None:

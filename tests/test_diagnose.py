@@ -79,7 +79,7 @@ def test_damage_is_classified_and_the_real_loader_cannot_use_it(
     damage, expected_kind = DAMAGE[name]
     damaged = damage(flavour, flavour.entry(HEADERS, {}))
 
-    verdict = diagnose(damaged, flavour.unpack, {})
+    verdict = diagnose(damaged, flavour.unpack, {}, reader=flavour.reader)
 
     assert verdict.kind == expected_kind, verdict.reason
     assert verdict.is_damage
@@ -99,8 +99,11 @@ def test_wrong_shapes_are_what_make_pip_raise(flavour: Flavour) -> None:
 def test_valid_entry_is_ok(flavour: Flavour) -> None:
     entry = flavour.entry(HEADERS, {"Accept-Encoding": "identity"})
 
-    assert diagnose(entry, flavour.unpack, {"Accept-Encoding": "identity"}).kind == "ok"
-    assert diagnose(entry, flavour.unpack).kind == "ok"
+    assert (
+        diagnose(entry, flavour.unpack, {"Accept-Encoding": "identity"}, reader=flavour.reader).kind
+        == "ok"
+    )
+    assert diagnose(entry, flavour.unpack, reader=flavour.reader).kind == "ok"
     assert flavour.load(entry, {"Accept-Encoding": "identity"}) == "response"
 
 
@@ -108,7 +111,9 @@ def test_vary_mismatch_is_valid_and_never_damage(flavour: Flavour) -> None:
     headers = {**HEADERS, "Vary": "Accept-Encoding"}
     entry = flavour.entry(headers, {"Accept-Encoding": "gzip, deflate"})
 
-    verdict = diagnose(entry, flavour.unpack, {"accept-encoding": "gzip, deflate, zstd"})
+    verdict = diagnose(
+        entry, flavour.unpack, {"accept-encoding": "gzip, deflate, zstd"}, reader=flavour.reader
+    )
 
     assert verdict.kind == "vary-mismatch"
     assert not verdict.is_damage
@@ -116,22 +121,22 @@ def test_vary_mismatch_is_valid_and_never_damage(flavour: Flavour) -> None:
     assert "zstd" not in verdict.reason  # header values may be secrets: never echoed
     assert flavour.load(entry, {"Accept-Encoding": "gzip, deflate, zstd"}) == "none"
     # Without a request (a whole-cache scan) the same entry is simply valid.
-    assert diagnose(entry, flavour.unpack).kind == "ok"
+    assert diagnose(entry, flavour.unpack, reader=flavour.reader).kind == "ok"
 
 
 def test_vary_star_is_not_damage(flavour: Flavour) -> None:
     document = _document(flavour, flavour.entry(HEADERS, {}))
     entry = _packed(flavour, {**document, "vary": {"*": None}})
 
-    assert diagnose(entry, flavour.unpack, {}).kind == "vary-mismatch"
+    assert diagnose(entry, flavour.unpack, {}, reader=flavour.reader).kind == "vary-mismatch"
     assert flavour.load(entry, {}) == "none"
 
 
 def test_body_size_disagreeing_with_content_length_is_body_mismatch(flavour: Flavour) -> None:
     entry = flavour.entry(HEADERS, {})
 
-    assert diagnose(entry, flavour.unpack, {}, body_size=1200).kind == "ok"
-    verdict = diagnose(entry, flavour.unpack, {}, body_size=500)
+    assert diagnose(entry, flavour.unpack, {}, body_size=1200, reader=flavour.reader).kind == "ok"
+    verdict = diagnose(entry, flavour.unpack, {}, body_size=500, reader=flavour.reader)
     assert verdict.kind == "body-mismatch"
     assert "500" in verdict.reason and "1200" in verdict.reason
 
@@ -140,14 +145,24 @@ def test_body_size_is_not_judged_without_a_plain_content_length(flavour: Flavour
     no_length = {key: value for key, value in HEADERS.items() if key != "Content-Length"}
     gzip = {**HEADERS, "Content-Encoding": "gzip"}
 
-    assert diagnose(flavour.entry(no_length, {}), flavour.unpack, body_size=3).kind == "ok"
-    assert diagnose(flavour.entry(gzip, {}), flavour.unpack, body_size=3).kind == "ok"
+    assert (
+        diagnose(
+            flavour.entry(no_length, {}), flavour.unpack, body_size=3, reader=flavour.reader
+        ).kind
+        == "ok"
+    )
+    assert (
+        diagnose(flavour.entry(gzip, {}), flavour.unpack, body_size=3, reader=flavour.reader).kind
+        == "ok"
+    )
 
 
 def test_every_truncation_of_a_valid_entry_is_corrupt(flavour: Flavour) -> None:
     entry = flavour.entry({**HEADERS, "Vary": "Accept-Encoding"}, {"Accept-Encoding": "identity"})
     for length in range(len(entry)):
-        verdict = diagnose(entry[:length], flavour.unpack, {"Accept-Encoding": "identity"})
+        verdict = diagnose(
+            entry[:length], flavour.unpack, {"Accept-Encoding": "identity"}, reader=flavour.reader
+        )
         assert verdict.kind == "corrupt", (length, verdict)
 
 
@@ -180,7 +195,7 @@ def test_whatever_the_real_loader_accepts_is_ok(
 
     for headers in (request_headers, other_request):
         outcome = flavour.outcome(entry, headers)
-        verdict = diagnose(entry, flavour.unpack, headers)
+        verdict = diagnose(entry, flavour.unpack, headers, reader=flavour.reader)
         assert violation(verdict, outcome) is None, (outcome, verdict)
         # Only an unreadable Date makes CacheControl choke on what it loaded.
         assert (outcome in ("usable", "skipped")) == (verdict.kind == "ok"), (outcome, verdict)
@@ -194,7 +209,7 @@ def test_damaged_bytes_called_ok_are_always_loadable(
 ) -> None:
     entry = flavour.entry(HEADERS, {})
     for damaged in (noise, entry[:cut] + noise, b"cc=4," + noise):
-        verdict = diagnose(damaged, flavour.unpack, {})
+        verdict = diagnose(damaged, flavour.unpack, {}, reader=flavour.reader)
         if verdict.kind == "ok":
             assert flavour.load(damaged, {}) == "response"
         else:
@@ -212,7 +227,7 @@ def test_permanent_redirect_with_empty_body_is_ok(flavour: Flavour) -> None:
     document = _document(flavour, flavour.entry({**HEADERS, "Location": "/elsewhere"}, {}))
     redirect = _packed(flavour, {**document, "response": {**document["response"], "status": 301}})
 
-    assert diagnose(redirect, flavour.unpack, {}, body_size=0).kind == "ok"
+    assert diagnose(redirect, flavour.unpack, {}, body_size=0, reader=flavour.reader).kind == "ok"
 
 
 def test_stored_body_is_what_the_real_serializer_kept_inline(flavour: Flavour) -> None:
@@ -241,5 +256,5 @@ def test_a_field_of_the_wrong_type_loads_but_is_corrupt_and_judging_changes_noth
 
     assert flavour.load(entry, {}) == "response"  # pip's loader accepts it; pip then crashes
     assert verdict.kind == "corrupt" and "'status' is a str" in verdict.reason
-    assert diagnose(entry, flavour.unpack) == verdict
+    assert diagnose(entry, flavour.unpack, reader=flavour.reader) == verdict
     assert decoded == before  # pip builds its response from this very document afterwards

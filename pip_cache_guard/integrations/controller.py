@@ -71,20 +71,33 @@ def apply(module: ModuleType) -> str:
     def unpack(payload: bytes) -> Any:
         return msgpack.loads(payload, raw=False)
 
+    reader = _reader(package, controller)
     if has_parameters(controller, "_load_from_cache", ["self", "request"], exact=True):
         _wrap_serializer(serializer)
-        wrap_once(controller, "_load_from_cache", _load_wrapper(unpack))
+        wrap_once(controller, "_load_from_cache", _load_wrapper(unpack, reader))
         patched = "CacheController._load_from_cache"
     elif all(has_parameters(controller, name, ["self", "request"]) for name in _LEGACY_METHODS):
         _wrap_serializer(serializer)
         for name in _LEGACY_METHODS:
-            wrap_once(controller, name, _legacy_lookup_wrapper(unpack))
+            wrap_once(controller, name, _legacy_lookup_wrapper(unpack, reader))
         patched = "Serializer.loads inside CacheController lookups"
     else:
         return "unsupported: unknown CacheController"
     _fold_warning(module)
     sum_up_at_exit()
     return patched
+
+
+def _reader(package: str, controller: type) -> tuple[str, bool]:
+    """Which CacheControl this is, for ``diagnose.Reader``: its name and whether it keeps an entry
+    whose ``Date`` it cannot parse. Known by what the module has, as the patch points are: 0.15
+    moved the freshness check into ``CacheController._is_fresh`` when it began to keep them."""
+    version = getattr(sys.modules.get(package), "__version__", None)
+    vendored = package.startswith("pip._vendor.")
+    name = "pip's vendored CacheControl" if vendored else "cachecontrol"
+    return (f"{name} {version}" if isinstance(version, str) else name), hasattr(
+        controller, "_is_fresh"
+    )
 
 
 def _wrap_serializer(serializer: type) -> None:
@@ -133,7 +146,7 @@ def _judge_prepared(wrapped: Callable[..., Any], instance: Any, args: Any, kwarg
     return wrapped(*args, **kwargs)
 
 
-def _load_wrapper(unpack: Unpack) -> Wrapper:
+def _load_wrapper(unpack: Unpack, reader: tuple[str, bool]) -> Wrapper:
     @deciding
     def guarded_load_from_cache(
         wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any
@@ -141,7 +154,9 @@ def _load_wrapper(unpack: Unpack) -> Wrapper:
         from pip_cache_guard import hook  # late: see hook.LATE_MODULES
 
         request = args[0] if args else kwargs.get("request")
-        lookup = hook.Lookup(instance, request, unpack, key=lambda: str(request.url))
+        lookup = hook.Lookup(
+            instance, request, unpack, key=lambda: str(request.url), reader=hook.Reader(*reader)
+        )
         hook.note_entry(lookup)
         with _running(lookup):
             return _guarded(wrapped, args, kwargs, lookup)
@@ -149,7 +164,7 @@ def _load_wrapper(unpack: Unpack) -> Wrapper:
     return guarded_load_from_cache
 
 
-def _legacy_lookup_wrapper(unpack: Unpack) -> Wrapper:
+def _legacy_lookup_wrapper(unpack: Unpack, reader: tuple[str, bool]) -> Wrapper:
     @deciding
     def guarded_lookup(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         from pip_cache_guard import hook  # late: see hook.LATE_MODULES
@@ -161,6 +176,7 @@ def _legacy_lookup_wrapper(unpack: Unpack) -> Wrapper:
             unpack,
             key=lambda: str(instance.cache_url(request.url)),
             decide_in_loads=True,
+            reader=hook.Reader(*reader),
         )
         with _running(lookup):
             return wrapped(*args, **kwargs)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import importlib
+import importlib.metadata
 import io
 import random
 import re
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from pip_cache_guard.diagnose import Verdict
+from pip_cache_guard.diagnose import PIP_VENDORED, Reader, Verdict, standalone_reader
 
 URL = "https://files.example/packages/demo-1.0-py3-none-any.whl"
 BODY = b"wheel bytes " * 100
@@ -58,6 +59,10 @@ class Flavour:
         self.cache = importlib.import_module(f"{self.name}.cache")
         self.msgpack = self.serialize.msgpack
         self.separate_body = "body_file" in self.serialize.Serializer.loads.__code__.co_varnames
+        # The rule the classifier is to follow for this copy (``diagnose.Reader``).
+        self.reader: Reader = (
+            PIP_VENDORED if root else standalone_reader(importlib.metadata.version("cachecontrol"))
+        )
 
     def unpack(self, payload: bytes) -> Any:
         return self.msgpack.loads(payload, raw=False)
