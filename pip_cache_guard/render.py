@@ -50,6 +50,8 @@ def verify_json(scan: Scan) -> dict[str, Any]:
         "remaining": scan.remaining_found,
         "bytes_freed": scan.bytes_freed,
         "seconds": round(scan.seconds, 3),
+        # A CacheControl directory's reader is unknown: whose reading judged it (null: pip's cache).
+        "judged_as": scan.judged_as,
     }
 
 
@@ -60,6 +62,11 @@ def verify_text(scan: Scan, fix_command: str = FIX_COMMAND) -> str:
         f"  checked {scan.entries} HTTP cache entries and {scan.wheels} cached wheels "
         f"({format_size(scan.bytes_total)}) in {scan.seconds:.2f} s"
     )
+    if scan.judged_as is not None:
+        lines.append(
+            f"  judged as {scan.judged_as} reads it (the one installed here: the program that "
+            "reads this directory is not known)"
+        )
     if scan.problems_found:
         kind_text = ", ".join(f"{count} {kind}" for kind, count in sorted(scan.kinds.items()))
         lines.append(f"  damaged: {scan.problems_found} ({kind_text})")

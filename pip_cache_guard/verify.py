@@ -132,7 +132,8 @@ class Scan:
     kinds: Counter[str] = field(default_factory=Counter)  # problems by kind
     actions: Counter[str] = field(default_factory=Counter)  # problems by what --fix did
     bytes_freed: int = 0
-    # A CacheControl directory: the reader whose rule judged its entries ("cachecontrol 0.15.0").
+    # A CacheControl directory: whose reading judged its entries ("cachecontrol 0.15.0"); None for
+    # a pip cache, judged as pip's vendored CacheControl reads it.
     judged_as: str | None = None
 
     def add_problem(self, finding: Finding) -> None:

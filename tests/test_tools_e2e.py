@@ -19,32 +19,18 @@ from typing import Any
 
 import pytest
 
-from pip_cache_guard import entries
-
 from support import cache
 from support.guarded import PREFIX, GuardFiles, read_report, summary_block
 from support.index import LoopbackIndex
 from support.runner import describe, run_python
+from support.standalone import entry_of as _entry
+from support.standalone import fetch
 from support.venvs import Venv, find_python, make_tool_venv
 
 pytestmark = pytest.mark.e2e
 
 PYTHON = "3.11"
 HOUR = 3600
-
-# Fetches URLs through standalone CacheControl with requests, as Poetry and pip-audit do.
-FETCH = """
-import sys, requests
-from cachecontrol import CacheControl
-from cachecontrol.caches import FileCache, SeparateBodyFileCache
-kind, directory, *urls = sys.argv[1:]
-cache = (SeparateBodyFileCache if kind == "separate" else FileCache)(directory)
-session = CacheControl(requests.Session(), cache=cache)
-for url in urls:
-    response = session.get(url)
-    response.raise_for_status()
-    print(url, len(response.content), response.from_cache)
-"""
 
 ToolVenv = Callable[..., Venv]
 
@@ -69,19 +55,6 @@ def cc_venv(tool_venv: ToolVenv) -> Venv:
     return tool_venv(
         "cachecontrol", ["cachecontrol[filecache]", "requests", "pip-tools", "pip==25.3"]
     )
-
-
-def fetch(
-    venv: Venv, tmp_path: Path, kind: str, directory: Path, urls: list[str], env: dict[str, str]
-) -> subprocess.CompletedProcess[str]:
-    script = tmp_path / "fetch.py"
-    script.write_text(FETCH)
-    return run_python(venv, [str(script), kind, str(directory), *urls], env)
-
-
-def _entry(directory: Path, url: str) -> Path:
-    """Where CacheControl keeps ``url`` in ``directory``."""
-    return Path(entries.entry_path(str(directory), cache.cache_key(url)))
 
 
 def age(path: Path, seconds: float) -> None:

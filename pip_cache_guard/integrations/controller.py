@@ -27,6 +27,7 @@ pip runs verbose (``-v``). A warning for an entry the guard did not handle is le
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import sys
 import threading
@@ -44,7 +45,7 @@ from pip_cache_guard.integrations import (
 )
 
 if TYPE_CHECKING:
-    from pip_cache_guard.diagnose import Unpack
+    from pip_cache_guard.diagnose import Reader, Unpack
     from pip_cache_guard.hook import Lookup
 
 _LEGACY_METHODS = ("cached_request", "conditional_headers", "update_cached_response")
@@ -71,7 +72,7 @@ def apply(module: ModuleType) -> str:
     def unpack(payload: bytes) -> Any:
         return msgpack.loads(payload, raw=False)
 
-    reader = _reader(package, controller)
+    reader = functools.partial(_reader, package, controller)
     if has_parameters(controller, "_load_from_cache", ["self", "request"], exact=True):
         _wrap_serializer(serializer)
         wrap_once(controller, "_load_from_cache", _load_wrapper(unpack, reader))
@@ -88,16 +89,20 @@ def apply(module: ModuleType) -> str:
     return patched
 
 
-def _reader(package: str, controller: type) -> tuple[str, bool]:
-    """Which CacheControl this is, for ``diagnose.Reader``: its name and whether it keeps an entry
-    whose ``Date`` it cannot parse. Known by what the module has, as the patch points are: 0.15
-    moved the freshness check into ``CacheController._is_fresh`` when it began to keep them."""
+@functools.cache
+def _reader(package: str, controller: type) -> Reader:
+    """Which CacheControl this is (``diagnose.Reader``): its name, and whether it keeps an entry
+    whose ``Date`` it cannot parse, known by what the module has, as the patch points are (0.15
+    moved the freshness check into ``CacheController._is_fresh`` when it began to keep them).
+    Asked at the first lookup: while the controller is patched its package may still be importing
+    (0.14+ sets ``__version__`` after importing it)."""
+    from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+
     version = getattr(sys.modules.get(package), "__version__", None)
-    vendored = package.startswith("pip._vendor.")
-    name = "pip's vendored CacheControl" if vendored else "cachecontrol"
-    return (f"{name} {version}" if isinstance(version, str) else name), hasattr(
-        controller, "_is_fresh"
-    )
+    name = "pip's vendored CacheControl" if package.startswith("pip._vendor.") else "cachecontrol"
+    if isinstance(version, str):
+        name = f"{name} {version}"
+    return hook.Reader(name, hasattr(controller, "_is_fresh"))
 
 
 def _wrap_serializer(serializer: type) -> None:
@@ -146,7 +151,7 @@ def _judge_prepared(wrapped: Callable[..., Any], instance: Any, args: Any, kwarg
     return wrapped(*args, **kwargs)
 
 
-def _load_wrapper(unpack: Unpack, reader: tuple[str, bool]) -> Wrapper:
+def _load_wrapper(unpack: Unpack, reader: Callable[[], Reader]) -> Wrapper:
     @deciding
     def guarded_load_from_cache(
         wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any
@@ -155,7 +160,7 @@ def _load_wrapper(unpack: Unpack, reader: tuple[str, bool]) -> Wrapper:
 
         request = args[0] if args else kwargs.get("request")
         lookup = hook.Lookup(
-            instance, request, unpack, key=lambda: str(request.url), reader=hook.Reader(*reader)
+            instance, request, unpack, key=lambda: str(request.url), reader=reader()
         )
         hook.note_entry(lookup)
         with _running(lookup):
@@ -164,7 +169,7 @@ def _load_wrapper(unpack: Unpack, reader: tuple[str, bool]) -> Wrapper:
     return guarded_load_from_cache
 
 
-def _legacy_lookup_wrapper(unpack: Unpack, reader: tuple[str, bool]) -> Wrapper:
+def _legacy_lookup_wrapper(unpack: Unpack, reader: Callable[[], Reader]) -> Wrapper:
     @deciding
     def guarded_lookup(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         from pip_cache_guard import hook  # late: see hook.LATE_MODULES
@@ -176,7 +181,7 @@ def _legacy_lookup_wrapper(unpack: Unpack, reader: tuple[str, bool]) -> Wrapper:
             unpack,
             key=lambda: str(instance.cache_url(request.url)),
             decide_in_loads=True,
-            reader=hook.Reader(*reader),
+            reader=reader(),
         )
         with _running(lookup):
             return wrapped(*args, **kwargs)
