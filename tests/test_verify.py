@@ -9,6 +9,7 @@ written by the installed pip's own ``SafeFileCache`` with the body inside, as pi
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import io
 import multiprocessing
 import os
@@ -27,6 +28,7 @@ import urllib3
 from cachecontrol.serialize import Serializer
 
 from pip_cache_guard import entries, render, verify
+from pip_cache_guard.diagnose import standalone_reader
 from pip_cache_guard.locate import CacheLocation
 from pip_cache_guard.verify import TMP_GRACE_SECONDS, CacheMissing, Scan
 
@@ -697,6 +699,30 @@ def test_a_separate_body_cachecontrol_directory_is_checked_as_one(
     }
     assert all(f.action == "deleted" for f in scan.problems)
     assert scan.entries == 10 and scan.ok_entries == 8 and scan.unrecognised == []
+
+
+def test_an_unreadable_date_is_judged_as_the_reader_of_the_directory_reads_it(
+    tmp_path: Path,
+) -> None:
+    """pip's cache as pip's vendored CacheControl (0.12-0.14) reads it: damage. A CacheControl
+    directory as the standalone cachecontrol installed here reads it (0.15 keeps the entry for
+    revalidation), and the output names that rule."""
+    cache = Cache(tmp_path / "pip")
+    undated = cache.add("undated.whl", headers={"Date": "garbage"})
+    installed = importlib.metadata.version("cachecontrol")
+    keeps = standalone_reader(installed).keeps_unparsable_date
+
+    pip_scan = cache.scan()
+    directory = cache.http.rename(tmp_path / "_http_")
+    scan = verify.verify(CacheLocation(str(directory), "test", False), now=NOW)
+
+    assert kinds(pip_scan) == {str(undated): "corrupt"}
+    assert "pip's vendored CacheControl fails on it" in pip_scan.problems[0].reason
+    assert pip_scan.judged_as is None and render.verify_json(pip_scan)["judged_as"] is None
+    assert "judged as" not in render.verify_text(pip_scan)
+    assert scan.problems_found == (0 if keeps else 1)
+    assert render.verify_json(scan)["judged_as"] == f"cachecontrol {installed}"
+    assert f"judged as cachecontrol {installed} reads it" in render.verify_text(scan)
 
 
 def test_a_body_inside_cachecontrol_directory_with_lock_files(tmp_path: Path) -> None:
