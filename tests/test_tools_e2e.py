@@ -122,6 +122,42 @@ def test_an_entry_without_its_body_written_moments_ago_is_a_miss_but_kept(
     assert Path(cache.body_path(metadata)).is_file()  # the fresh response was stored whole
 
 
+@pytest.mark.parametrize("version", ["0.14.4", "0.15.0"])
+def test_standalone_cachecontrol_entries_are_deleted_whole_whatever_its_warning(
+    tool_venv: ToolVenv, index: LoopbackIndex, tmp_path: Path, version: str
+) -> None:
+    """CacheControl 0.15 logs "deserialization failed" at debug level only, and closes the body
+    file it opened when ``loads`` fails: the guard judges each entry inside ``loads`` and deletes
+    both its files (a body left behind, unaccounted for, was the 0.15 failure)."""
+    venv = tool_venv(f"cachecontrol-{version}", [f"cachecontrol[filecache]=={version}", "requests"])
+    directory = tmp_path / "_http_"
+    files = GuardFiles(tmp_path)
+    pages = [index.project_url(p) for p in ("guardtest-alpha", "guardtest-bravo")]
+    wheel = index.file_url("guardtest_alpha-1.0-py3-none-any.whl")
+    filled = fetch(venv, tmp_path, "separate", directory, [*pages, wheel], files.env())
+    assert filled.returncode == 0, describe(filled)
+    cache.wrong_shape(_entry(directory, pages[0]))  # loads raises
+    cache.garbage(_entry(directory, pages[1]))  # loads gives nothing
+    cache.truncate_body(_entry(directory, wheel), 10)  # a hit, judged
+    sizes = {
+        url: sum(f.stat().st_size for f in (m, Path(cache.body_path(m))))
+        for url in (*pages, wheel)
+        for m in [_entry(directory, url)]
+    }
+
+    healed = fetch(venv, tmp_path, "separate", directory, [*pages, wheel], files.env(report="cc"))
+
+    assert healed.returncode == 0 and "Traceback" not in healed.stderr, describe(healed)
+    assert "deserialization failed" not in healed.stderr
+    events = read_report(files.report("cc"))["events"]
+    assert {e["url"]: (e["kind"], e["action"], e["bytes"]) for e in events} == {
+        pages[0]: ("corrupt", "deleted", sizes[pages[0]]),
+        pages[1]: ("corrupt", "deleted", sizes[pages[1]]),
+        wheel: ("body-mismatch", "deleted", sizes[wheel]),
+    }
+    assert summary_block(healed.stderr)[0].startswith(f"{PREFIX} 3 damaged cache entries")
+
+
 # -- verify on real caches of other tools ------------------------------------------------------
 
 

@@ -133,8 +133,14 @@ def _capture_loads(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs
     lookup.verdict = lookup.body = lookup.damaged = None  # judged afresh for these bytes
     with _running(lookup, "loading"):  # the serializer is decoding this lookup's bytes
         if not lookup.decide_in_loads:
-            response = wrapped(*args, **kwargs)
-            if response is None:  # judged now, before the controller logs its warning
+            # Judged here, not after the controller: before it logs its warning, and while the
+            # body file it opened is open (CacheControl 0.15 closes it when ``loads`` fails).
+            try:
+                response = wrapped(*args, **kwargs)
+            except Exception:
+                hook.settle_failure(lookup)
+                raise
+            if response is None:
                 hook.settle_failure(lookup)
             return response
         with _running(None):  # whatever loads calls is not part of this lookup
