@@ -19,6 +19,7 @@ import functools
 import hashlib
 import os
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Literal, TypeVar
@@ -415,8 +416,19 @@ def _delete_origin(
     return deletion.bytes_freed
 
 
+# Threads of one process that met the same damaged entry (Poetry's download pool, pipenv's
+# resolver) delete and record one at a time: the first deletes it and its event is the one kept;
+# the others find it gone (``already-deleted``), and the ledger drops their events.
+_RECORDING = threading.Lock()
+
+
 def _record(lookup: Lookup, verdict: Verdict, body: os.stat_result | None) -> None:
     """Delete a damaged entry (if the cache is a directory of files) and keep one event for it."""
+    with _RECORDING:
+        _record_alone(lookup, verdict, body)
+
+
+def _record_alone(lookup: Lookup, verdict: Verdict, body: os.stat_result | None) -> None:
     from pip_cache_guard import entries, report  # late: see LATE_MODULES
 
     assert lookup.data is not None
