@@ -348,13 +348,17 @@ guardtest-bravo = "*"
 """
 
 
+# The newest pipenv (issue 16); it vendors pip 26.3.
+PIPENV, PIPENV_PIP = "pipenv==2026.11.0", "26.3"
+
+
 def test_pipenv_vendored_pip_is_guarded_and_a_pipenv_run_heals_its_cache(
     tool_venv: ToolVenv, index: LoopbackIndex, tmp_path: Path
 ) -> None:
     """pipenv imports its own pip as ``pipenv.patched.pip`` and runs it (resolver, installs) in
     subprocesses of the project's interpreter: here the venv holding pipenv and the guard is the
     project's environment (``VIRTUAL_ENV``), so those subprocesses are guarded."""
-    venv = tool_venv("pipenv", ["pipenv"])
+    venv = tool_venv("pipenv", [PIPENV])
     controller = "pipenv.patched.pip._vendor.cachecontrol.controller"
     probe = run_python(
         venv,
@@ -362,10 +366,8 @@ def test_pipenv_vendored_pip_is_guarded_and_a_pipenv_run_heals_its_cache(
          f"print(PIP_RUN.patch_points['{controller}'], PIP_RUN.pip_version())"],
     )  # fmt: skip
     vendored = run_python(venv, ["-c", "import pipenv.patched.pip as p; print(p.__version__)"])
-    assert probe.stdout.split() == [
-        "CacheController._load_from_cache",
-        vendored.stdout.strip(),
-    ], describe(probe)
+    assert probe.stdout.split() == ["CacheController._load_from_cache", PIPENV_PIP], describe(probe)
+    assert vendored.stdout.strip() == PIPENV_PIP
 
     project = tmp_path / "project"
     project.mkdir()
@@ -373,7 +375,9 @@ def test_pipenv_vendored_pip_is_guarded_and_a_pipenv_run_heals_its_cache(
     pipenv_cache = tmp_path / "pipenv-cache"
     files = GuardFiles(tmp_path)
     env = files.env(
-        PIPENV_CACHE_DIR=str(pipenv_cache), VIRTUAL_ENV=str(venv.path), PIPENV_VERBOSITY="-1"
+        PIPENV_CACHE_DIR=str(pipenv_cache),
+        VIRTUAL_ENV=str(venv.path),
+        PIPENV_VERBOSITY="-1",
     )
 
     def pipenv(*args: str, **more: str) -> subprocess.CompletedProcess[str]:
