@@ -434,6 +434,68 @@ def test_pipenv_vendored_pip_is_guarded_and_a_pipenv_run_heals_its_cache(
     assert pipenv("sync").returncode == 0
 
 
+# -- conda-lock ----------------------------------------------------------------------------------
+
+# conda-lock 4 solves the ``pip:`` part of an environment with the Poetry it vendors
+# (``conda_lock._vendor.poetry``), whose Authenticator keeps standalone CacheControl's ``FileCache``
+# in ``<cache-dir>/cache/repositories/<sha256 of the URL>/_http``. This looks the projects up the
+# way its solver does: through the pool of repositories ``solve_pypi`` prepares.
+CONDA_LOCK_LOOKUP = """
+import sys
+from conda_lock._vendor.poetry.core.packages.dependency import Dependency
+from conda_lock.models.pip_repository import PipRepository
+from conda_lock.pypi_solver import _prepare_repositories_pool
+index, *projects = sys.argv[1:]
+pool = _prepare_repositories_pool(False, [PipRepository.from_string(index)])
+for project in projects:
+    print(project, *sorted(str(p.version) for p in pool.find_packages(Dependency(project, "*"))))
+"""
+
+
+def test_conda_lock_vendored_poetry_with_the_guard_in_its_environment_heals_its_cache(
+    tool_venv: ToolVenv, index: LoopbackIndex, tmp_path: Path
+) -> None:
+    """Damaged index pages in conda-lock's (vendored Poetry's) cache: unguarded the lookup
+    fails, guarded each page is one event, deleted, fetched again; then silent."""
+    venv = tool_venv("conda-lock", ["conda-lock>=4,<5"])
+    version = run_python(venv, ["-c", "import conda_lock; print(conda_lock.__version__)"])
+    assert version.stdout.startswith("4."), describe(version)
+    script = tmp_path / "lookup.py"
+    script.write_text(CONDA_LOCK_LOOKUP)
+    projects = ["guardtest-alpha", "guardtest-bravo"]
+    files = GuardFiles(tmp_path)
+    env = files.env(
+        POETRY_CACHE_DIR=str(tmp_path / "conda-lock-cache"),
+        POETRY_CONFIG_DIR=str(tmp_path / "conda-lock-config"),
+    )
+
+    def lookup(**more: str) -> subprocess.CompletedProcess[str]:
+        return run_python(venv, [str(script), index.url, *projects], {**env, **more})
+
+    filled = lookup()
+    assert filled.returncode == 0, describe(filled)
+    assert filled.stdout.split("\n")[:2] == [f"{p} 1.0" for p in projects], describe(filled)
+    (http,) = (tmp_path / "conda-lock-cache" / "cache" / "repositories").glob("*/_http")
+    pages = [_entry(http, index.project_url(p)) for p in projects]
+    cache.wrong_shape(pages[0])
+    cache.truncate(pages[1], 100)
+    damaged = {page: page.read_bytes() for page in pages}
+
+    unguarded = lookup(PIP_CACHE_GUARD="0")
+    assert unguarded.returncode != 0, describe(unguarded)
+    assert {page: page.read_bytes() for page in pages} == damaged
+
+    healed = lookup(PIP_CACHE_GUARD_REPORT=str(files.report("conda-lock")))
+    assert healed.returncode == 0 and healed.stdout == filled.stdout, describe(healed)
+    assert summary_block(healed.stderr)[0].startswith(f"{PREFIX} 2 damaged cache entries")
+    events = read_report(files.report("conda-lock"))["events"]
+    assert {e["cache_file"]: (e["kind"], e["action"]) for e in events} == {
+        str(page): ("corrupt", "deleted") for page in pages
+    }
+    quiet = lookup()
+    assert quiet.returncode == 0 and PREFIX not in quiet.stderr, describe(quiet)
+
+
 # -- verify --all and doctor ---------------------------------------------------------------------
 
 
