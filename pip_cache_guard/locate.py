@@ -201,7 +201,8 @@ class ToolCache:
 
 def tool_caches(environ: Mapping[str, str] | None = None) -> list[ToolCache]:
     """The caches of pip, pip-tools, pipenv, Poetry and pip-audit, where each tool would look
-    (its variable, else its default); Poetry's per source. Existing or not; each path once."""
+    (its variable, else its default); Poetry's per source. Existing or not; each path once. Also
+    those of the Poetry conda-lock vendors, where it has some."""
     environ = os.environ if environ is None else environ
     pip = locate(None, environ)
     found = [
@@ -210,6 +211,7 @@ def tool_caches(environ: Mapping[str, str] | None = None) -> list[ToolCache]:
         _from_variable("pipenv", "PIPENV_CACHE_DIR", "pipenv", environ),
         *_poetry_caches(environ),
         ToolCache("pip-audit", _normalize(_user_cache_dir("pip-audit")), "default"),
+        *_poetry_caches(environ, "conda-lock", CONDA_LOCK_POETRY),
     ]
     unique: dict[str, ToolCache] = {}
     for cache in found:
@@ -227,34 +229,42 @@ def _from_variable(tool: str, variable: str, name: str, environ: Mapping[str, st
     return ToolCache(tool, _normalize(_user_cache_dir(name)), "default")
 
 
-def _poetry_caches(environ: Mapping[str, str]) -> list[ToolCache]:
+# The name conda-lock 4's vendored Poetry gives its directories (cache, config), not Poetry's own.
+CONDA_LOCK_POETRY = "pypoetry-conda-lock"
+
+
+def _poetry_caches(
+    environ: Mapping[str, str], tool: str = "poetry", app: str = "pypoetry"
+) -> list[ToolCache]:
     """Poetry's HTTP caches: ``<cache-dir>/cache/repositories/<source>/_http_`` (2.4+) or
-    ``_http`` (2.0 - 2.3); ``cache-dir`` from POETRY_CACHE_DIR, its config.toml, or default."""
-    root, source = _poetry_cache_dir(environ)
+    ``_http`` (2.0 - 2.3); ``cache-dir`` from POETRY_CACHE_DIR, its config.toml, or default.
+    ``app`` names the directories of a vendored Poetry (conda-lock's), listed only if it has
+    some."""
+    root, source = _poetry_cache_dir(environ, app)
     repositories = os.path.join(root, "cache", "repositories")
     try:
         sources = sorted(os.listdir(repositories))
     except OSError:
-        return [ToolCache("poetry", repositories, source)]
+        return [ToolCache(tool, repositories, source)] if app == "pypoetry" else []
     return [
-        ToolCache(f"poetry ({name})", os.path.join(repositories, name, http), source)
+        ToolCache(f"{tool} ({name})", os.path.join(repositories, name, http), source)
         for name in sources
         for http in ("_http_", "_http")
         if os.path.isdir(os.path.join(repositories, name, http))
     ]
 
 
-def _poetry_cache_dir(environ: Mapping[str, str]) -> tuple[str, str]:
+def _poetry_cache_dir(environ: Mapping[str, str], app: str) -> tuple[str, str]:
     if environ.get("POETRY_CACHE_DIR"):
         return _normalize(environ["POETRY_CACHE_DIR"]), "POETRY_CACHE_DIR"
     config_dir = environ.get("POETRY_CONFIG_DIR") or platformdirs.user_config_dir(
-        "pypoetry", appauthor=False, roaming=True
+        app, appauthor=False, roaming=True
     )
     config = os.path.join(config_dir, "config.toml")
     value = _toml_string(config, "cache-dir")
     if value:
         return _normalize(value), f"config file {config}"
-    return _normalize(_user_cache_dir("pypoetry")), "default"
+    return _normalize(_user_cache_dir(app)), "default"
 
 
 def _toml_string(path: str, key: str) -> str | None:

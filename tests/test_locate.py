@@ -351,6 +351,17 @@ def test_tool_caches_are_found_where_each_tool_looks_by_default(dirs: Dirs) -> N
     ]
 
 
+def test_the_cache_of_conda_locks_vendored_poetry_is_listed_where_it_has_one(dirs: Dirs) -> None:
+    """conda-lock 4's Poetry keeps its caches under ``pypoetry-conda-lock``, not ``pypoetry``."""
+    assert not [c for c in tool_caches({}) if c.tool.startswith("conda-lock")]
+    http = dirs.home / ".cache" / "pypoetry-conda-lock" / "cache" / "repositories" / "f00" / "_http"
+    http.mkdir(parents=True)
+
+    found = [(c.tool, c.path, c.source) for c in tool_caches({})]
+
+    assert found[-1] == ("conda-lock (f00)", str(http), "default")
+
+
 def test_tool_caches_follow_each_tools_variables_and_poetrys_config(dirs: Dirs) -> None:
     pytest.importorskip("tomllib", reason="Poetry's config.toml is read on Python 3.11+")
     poetry_config = dirs.root / "poetry-config"
