@@ -5,6 +5,7 @@ spans the nested install: one summary, each damaged entry once, in the right cac
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -38,24 +39,26 @@ def test_a_nested_in_process_install_of_build_dependencies_is_summed_up_once(
     page, wheel = index.project_url(BUILD_DEPENDENCY), index.file_url(dependency.filename)
     cache.truncate(cache.entry_path(cache_dir, page), -7)  # met by the nested install only
     cache.truncate_body(cache.entry_path(cache_dir, wheel), 10)
+    # A child pip would take this cache from the environment; the nested install is to use the
+    # outer pip's own (``--cache-dir``), and so is the guard's summary.
     other_cache = tmp_path / "other-cache"
 
-    def install(report: str, **more: str) -> object:
+    def install(report: str) -> subprocess.CompletedProcess[str]:
         return run_pip(
             venv,
             ["install", "--use-feature=inprocess-build-deps", "--no-deps", "--progress-bar",
              "off", "--target", str(tmp_path / report), SDIST],
             cache_dir,
             index,
-            files.env(report=report, PIP_CACHE_DIR=str(other_cache), **more),
+            files.env(report=report, PIP_CACHE_DIR=str(other_cache)),
         )  # fmt: skip
 
     index.reset_log()
     result = install("inprocess")
 
-    assert_clean_exit(result)  # type: ignore[arg-type]
+    assert_clean_exit(result)
     assert (tmp_path / "inprocess" / "guardtest_built" / "__init__.py").is_file()
-    block = summary_block(result.stderr)  # type: ignore[attr-defined]
+    block = summary_block(result.stderr)
     assert block[0].startswith("pip-cache-guard: 2 damaged cache entries"), block
     (cache_line,) = [line for line in block if line.strip().startswith("cache:")]
     assert str(cache_dir) in cache_line, block
@@ -69,5 +72,5 @@ def test_a_nested_in_process_install_of_build_dependencies_is_summed_up_once(
     assert index.count(f"/files/{dependency.filename}") == 1  # fetched again once, stored
 
     quiet = install("quiet")
-    assert_clean_exit(quiet)  # type: ignore[arg-type]
-    assert "pip-cache-guard" not in quiet.stderr  # type: ignore[attr-defined]
+    assert_clean_exit(quiet)
+    assert "pip-cache-guard" not in quiet.stderr
