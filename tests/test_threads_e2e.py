@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -43,7 +44,7 @@ def audit(event, args):
     if event == "os.remove" and str(args[0]).endswith(claim_suffix):
         removed.append(str(args[0]))
 sys.addaudithook(audit)
-if kind == "pip":
+if kind.startswith("pip"):
     from pip._internal.network.session import PipSession
     session = PipSession(cache=directory, trusted_hosts=["127.0.0.1"])
 else:
@@ -77,15 +78,29 @@ def _claimed_from(claimed: str) -> str:
     return claimed[: -len(entries.CLAIM_SUFFIX)].rsplit(".", 1)[0]
 
 
+# What each kind of session needs besides the guard: the newest standalone CacheControl (and
+# pip 26.3: CacheControl 0.14.4 vendored), or pip 23.2.1 (CacheControl 0.12.11: the guard decides
+# inside ``Serializer.loads``; body inside the metadata file, in ``http/``).
+PACKAGES = {
+    "pip-23.2.1": ["requests", "pip==23.2.1"],
+    "other": ["cachecontrol[filecache]", "requests", "pip==26.3"],
+}
+
+
 @pytest.fixture(scope="module")
-def cc_venv(tmp_path_factory: pytest.TempPathFactory, guard_wheel: Path) -> Venv:
+def venvs(tmp_path_factory: pytest.TempPathFactory, guard_wheel: Path) -> Callable[[str], Venv]:
     root = tmp_path_factory.mktemp("threads")
-    return make_tool_venv(
-        root / "venv",
-        find_python("3.11"),
-        ["cachecontrol[filecache]", "requests", "pip==26.3"],
-        guard_wheel,
-    )
+    made: dict[str, Venv] = {}
+
+    def venv(kind: str) -> Venv:
+        name = kind if kind in PACKAGES else "other"
+        if name not in made:
+            made[name] = make_tool_venv(
+                root / name, find_python("3.11"), PACKAGES[name], guard_wheel
+            )
+        return made[name]
+
+    return venv
 
 
 def _run(
@@ -102,11 +117,14 @@ def _run(
     return run_python(venv, args, env)
 
 
-@pytest.mark.parametrize("kind", ["separate", "inside", "pip"])
+@pytest.mark.parametrize("kind", ["separate", "inside", "pip", "pip-23.2.1"])
 def test_sixteen_threads_over_the_same_damaged_entries_give_one_event_and_one_deletion_each(
-    cc_venv: Venv, index: LoopbackIndex, tmp_path: Path, kind: str
+    venvs: Callable[[str], Venv], index: LoopbackIndex, tmp_path: Path, kind: str
 ) -> None:
-    directory = tmp_path / ("http-v2" if kind == "pip" else "_http_")
+    cc_venv = venvs(kind)
+    legacy = kind == "pip-23.2.1"
+    inside = kind == "inside" or legacy  # the body is kept in the metadata file
+    directory = tmp_path / {"pip": "http-v2", "pip-23.2.1": "http"}.get(kind, "_http_")
     files = GuardFiles(tmp_path)
     pages = [index.project_url(p) for p in ("guardtest-alpha", "guardtest-bravo", "guardtest-echo")]
     wheels = [
@@ -118,14 +136,14 @@ def test_sixteen_threads_over_the_same_damaged_entries_give_one_event_and_one_de
     good = json.loads(filled.stdout)["results"][0]
 
     def entry(url: str) -> Path:
-        if kind == "pip":
-            return cache.entry_path(directory.parent, url)
+        if kind.startswith("pip"):
+            return cache.entry_path(directory.parent, url, legacy=legacy)
         return Path(entries.entry_path(str(directory), cache.cache_key(url)))
 
     cache.garbage(entry(pages[0]))
     cache.wrong_shape(entry(pages[1]))
     damaged = {pages[0]: "corrupt", pages[1]: "corrupt"}
-    if kind == "inside":
+    if inside:
         cache.truncate(entry(wheels[0]), 200)
         damaged[wheels[0]] = "corrupt"
     else:
@@ -149,7 +167,7 @@ def test_sixteen_threads_over_the_same_damaged_entries_give_one_event_and_one_de
     deleted += [
         str(cache.body_path(entry(url)))
         for url, damage in damaged.items()
-        if kind != "inside" and damage != "missing-body"
+        if not inside and damage != "missing-body"
     ]
     assert Counter(map(_claimed_from, printed["removed"])) == Counter(deleted)
     block = summary_block(result.stderr)
