@@ -4,7 +4,8 @@ Poetry downloads with a thread pool (cpu count + 4) over one CacheControl cache;
 pure-python resolver fetches index pages with up to 16 threads over one pip session. Here 16 real
 threads start together and each fetches every URL through one shared session: each damaged entry
 must give one event, one deletion, and the summary must count each once. The deletions are
-counted with an audit hook (``os.remove`` of a file the guard claimed), inside the process.
+counted with an audit hook (``os.remove`` of a file the guard claimed and did not give back),
+inside the process.
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ import json, os, sys, threading
 from concurrent.futures import ThreadPoolExecutor
 kind, directory, threads, claim_suffix, *urls = sys.argv[1:]
 threads = int(threads)
-removed = []
+removed, given_back = [], set()
 def audit(event, args):
     if event == "os.remove" and str(args[0]).endswith(claim_suffix):
         removed.append(str(args[0]))
+    elif event == "os.link" and str(args[0]).endswith(claim_suffix):
+        given_back.add(str(args[0]))  # a fresh file claimed, linked back, then its name removed
 sys.addaudithook(audit)
 if kind.startswith("pip"):
     from pip._internal.network.session import PipSession
@@ -64,7 +67,8 @@ def worker(n):
     return got
 with ThreadPoolExecutor(threads) as pool:
     results = list(pool.map(worker, range(threads)))
-print(json.dumps({"results": results, "removed": removed}))
+deleted = [path for path in removed if path not in given_back]
+print(json.dumps({"results": results, "deleted": deleted}))
 """
 
 
@@ -169,7 +173,7 @@ def test_sixteen_threads_over_the_same_damaged_entries_give_one_event_and_one_de
         for url, damage in damaged.items()
         if not inside and damage != "missing-body"
     ]
-    assert Counter(map(_claimed_from, printed["removed"])) == Counter(deleted)
+    assert Counter(map(_claimed_from, printed["deleted"])) == Counter(deleted)
     block = summary_block(result.stderr)
     assert block[0].startswith(f"{PREFIX} {len(damaged)} damaged cache entr"), block
     assert cache.snapshot(entry(wheels[2]).parent) == untouched
