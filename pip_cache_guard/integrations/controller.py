@@ -189,6 +189,9 @@ def _legacy_lookup_wrapper(unpack: Unpack, reader: Callable[[], Reader]) -> Wrap
             decide_in_loads=True,
             reader=reader(),
         )
+        # As in 0.13+: without this, a pip (or a thread) deleting what it judged would claim,
+        # for a moment, the fresh file stored since, and a concurrent reader miss it.
+        hook.note_entry(lookup)
         with _running(lookup):
             return wrapped(*args, **kwargs)
 
