@@ -130,6 +130,8 @@ class GuardState:
         # Index pages whose last response came from the HTTP cache: requested URL -> final URL.
         self.cached_pages: dict[str, str] = {}
         self.refetched_pages: set[str] = set()  # one retry per page and process
+        self.served_pages: set[str] = set()  # pages pip was served since it was last evicted
+        self.rebuilds: list[Rebuild] = []  # damaged built wheels deleted for pip to build again
         # The spool shared with child pips (``spool``): the outermost guarded pip owns it and
         # merges what its children hand over; a child hands its events over instead of reporting.
         self.spool: str | None = None
@@ -293,6 +295,23 @@ def settle_hit(lookup: Lookup, response: Any) -> bool:
     return True
 
 
+# A wheel file in pip's wheel cache: name, inode and mtime (an inode freed by a deletion may be
+# given to the very next file, the rebuilt wheel).
+WheelFile = tuple[str, int, int]
+
+
+class Rebuild:
+    """A damaged built wheel deleted for pip to build again: ``rebuilt`` only if it did."""
+
+    __slots__ = ("before", "cache_dir", "directory", "event", "key")
+
+    def __init__(
+        self, cache_dir: str, key: str, event: Event, directory: str, before: set[WheelFile]
+    ) -> None:
+        self.cache_dir, self.key, self.event = cache_dir, key, event
+        self.directory, self.before = directory, before  # the wheels there before the deletion
+
+
 @_never_raises(False)
 def settle_built_wheel(
     cache: Any, found: Any, link: Any, origin_problem: Callable[[str], str | None] | None
@@ -301,10 +320,11 @@ def settle_built_wheel(
 
     ``cache`` is pip's ``SimpleWheelCache``, ``found`` the link of the wheel it picked for the sdist
     ``link``. A wheel that is not readable (``diagnose.wheel_problem``) is deleted, so pip builds
-    it again from the sdist in this run. ``origin_problem`` (pip 22.2+: pip's own reader of the
-    ``origin.json`` beside it) names a damaged origin file; pip writes that file only when it
-    builds, so the wheel goes with it and pip rebuilds both. Any wheel proven bad is a miss, also
-    when it could not be deleted (pip's new build then replaces it).
+    it again from the sdist in this run (``rebuilt`` once the build is there, at exit; ``deleted``
+    if it never came). Any wheel proven bad is a miss, also when it could not be deleted (pip's new
+    build then replaces it). ``origin_problem`` is given only for a pip that stops on a damaged
+    ``origin.json`` (22.2 - 23.1: pip's own reader): that file alone goes (``_settle_origin``);
+    the wheel is judged by its own bytes, never by the file beside it.
     """
     from pip_cache_guard import entries, report  # late: see LATE_MODULES
 
@@ -315,43 +335,119 @@ def settle_built_wheel(
     except OSError:
         return False  # gone: pip will not find it either
     problem = wheel_problem(wheel_path)
-    origin_path = os.path.join(os.path.dirname(wheel_path), ORIGIN_FILE)
-    origin_reason = None
-    if problem is None and origin_problem is not None:
-        origin_reason = origin_problem(origin_path)
-        if origin_reason is not None:
-            problem = f"its {ORIGIN_FILE} is damaged ({origin_reason})"
+    if origin_problem is not None:
+        _settle_origin(wheels_dir, str(found.url), wheel_path, origin_problem, problem is None)
     if problem is None:
         return False
+    directory = os.path.dirname(wheel_path)
+    before = _wheels_in(directory)
     outcome = entries.delete_file(wheels_dir, wheel_path, entries.same_file(diagnosed))
-    freed, reason = outcome.bytes_freed, outcome.reason
-    if outcome.action == "deleted" and origin_reason is not None:
-        freed += _delete_origin(wheels_dir, origin_path, origin_problem)
-    action = "rebuilt" if outcome.action == "deleted" else outcome.action
     why = f"{problem}; built from {report.redact_url(str(link.url))}"
-    reason = f"{why}; {reason}" if reason else why
-    _keep(wheels_dir, str(found.url), wheel_path, "bad-wheel", reason, action, freed)
+    reason = f"{why}; {outcome.reason}" if outcome.reason else why
+    mark = entries.damage_fingerprint(wheel_path, b"", diagnosed)
+    key, action = str(found.url), outcome.action
+    event = _keep(
+        wheels_dir, key, wheel_path, "bad-wheel", reason, action, outcome.bytes_freed, mark
+    )
+    if action == "deleted":
+        STATE.rebuilds.append(Rebuild(wheels_dir, key, event, directory, before))
     return True
+
+
+def _settle_origin(
+    wheels_dir: str,
+    wheel_url: str,
+    wheel_path: str,
+    origin_problem: Callable[[str], str | None],
+    wheel_is_good: bool,
+) -> None:
+    """Delete the damaged ``origin.json`` beside a cached wheel, for a pip that would stop on it.
+
+    pip then uses the wheel as one cached before pip wrote origin files (what pip 23.2+ do with a
+    damaged one), and writes a fresh file when it next builds it (it would stop on the damaged
+    one then too). Deleted only if it still is damaged when taken (pip rewrites it in place).
+    """
+    from pip_cache_guard import entries  # late: see LATE_MODULES
+
+    origin_path = os.path.join(os.path.dirname(wheel_path), ORIGIN_FILE)
+    try:
+        noted = os.lstat(origin_path)
+    except OSError:
+        return  # a wheel built by a pip before 22.2
+    problem = origin_problem(origin_path)
+    if problem is None:
+        return
+    deletion = entries.delete_file(
+        wheels_dir, origin_path, lambda claimed: origin_problem(claimed) is not None
+    )
+    beside = os.path.basename(wheel_path)
+    reason = f"the {ORIGIN_FILE} beside {beside} is damaged ({problem}) and this pip stops on it"
+    if wheel_is_good:
+        reason = f"{reason}; the wheel itself is good and is used"
+    reason = f"{reason}; {deletion.reason}" if deletion.reason else reason
+    url = f"{wheel_url.rpartition('/')[0]}/{ORIGIN_FILE}"
+    mark = entries.damage_fingerprint(origin_path, b"", noted)
+    _keep(wheels_dir, url, origin_path, "bad-wheel", reason, deletion.action,
+          deletion.bytes_freed, mark)  # fmt: skip
+
+
+def _wheels_in(directory: str) -> set[WheelFile]:
+    """The wheels in one directory of pip's wheel cache."""
+    found = set()
+    with contextlib.suppress(OSError), os.scandir(directory) as listing:
+        for item in listing:
+            if item.name.endswith(".whl") and item.is_file(follow_symlinks=False):
+                status = item.stat(follow_symlinks=False)
+                found.add((item.name, status.st_ino, status.st_mtime_ns))
+    return found
+
+
+@_never_raises(None)
+def _settle_rebuilds() -> None:
+    """At exit: a deleted built wheel is ``rebuilt`` if pip's build put a readable wheel where it
+    was; otherwise it stays ``deleted`` (the build failed, or pip never needed it)."""
+    for rebuild in STATE.rebuilds:
+        new = _wheels_in(rebuild.directory) - rebuild.before
+        if any(wheel_problem(os.path.join(rebuild.directory, name)) is None for name, *_ in new):
+            reason = f"{rebuild.event.reason}; pip built it again from the sdist in this run"
+            event = rebuild.event._replace(action="rebuilt", reason=reason)
+            STATE.ledger.settle(rebuild.cache_dir, rebuild.key, event)
 
 
 @_never_raises(None)
 def note_page(url: str, response: Any) -> None:
-    """Remember whether pip got the index page at ``url`` from its HTTP cache (a 304 included)."""
+    """Remember whether pip got the index page at ``url`` from its HTTP cache (a 304 included),
+    and that a page was served at all (what a page fetched once more needs to know)."""
+    STATE.served_pages.add(url)
     if getattr(response, "from_cache", False) is True:
         STATE.cached_pages[url] = str(getattr(response, "url", None) or url)
     else:
         STATE.cached_pages.pop(url, None)
 
 
-@_never_raises(False)
-def settle_page(locate: Callable[[], tuple[Any, str]], error: Exception) -> bool:
-    """pip could not parse an index page: True when it came from the cache and was evicted, so
-    that pip's own code may fetch it once more.
+class PageRefetch:
+    """A cached page pip could not parse, evicted: pip's own code is to fetch it once more."""
+
+    __slots__ = ("bytes_freed", "cache_dir", "cache_file", "fingerprint", "key", "reason", "url")
+
+    def __init__(
+        self, url: str, cache_dir: str, key: str, cache_file: str, freed: int, reason: str,
+        fingerprint: str,
+    ) -> None:  # fmt: skip
+        self.url, self.cache_dir, self.key, self.cache_file = url, cache_dir, key, cache_file
+        self.bytes_freed, self.reason, self.fingerprint = freed, reason, fingerprint
+
+
+@_never_raises(None)
+def settle_page(locate: Callable[[], tuple[Any, str]], error: Exception) -> PageRefetch | None:
+    """pip could not parse an index page: if it came from the cache, evict it and return what
+    pip's own code is to fetch once more (``settle_page_refetch`` then tells how that went).
 
     ``locate`` gives pip's session and the page's URL. The entry goes through the guard's safe
     deletion and then pip's own cache object (``cache.delete``), so that nothing of it is left to
-    revalidate: a 304 would serve the damaged body again. One retry per page: a page that fails
-    again, or one that came from the network, is not cache damage and pip's error stands.
+    revalidate: a 304 would serve the damaged body again. One retry per page: a page that came
+    from the network, or was fetched once more already, is not cache damage (None: pip's error
+    stands), nor is one that could not be removed (None, with an event).
     """
     from pip_cache_guard import entries  # late: see LATE_MODULES
 
@@ -359,34 +455,61 @@ def settle_page(locate: Callable[[], tuple[Any, str]], error: Exception) -> bool
     url = url.split("#", 1)[0]
     served = STATE.cached_pages.get(url)
     if served is None or url in STATE.refetched_pages:
-        return False
+        return None
     STATE.refetched_pages.add(url)
     adapter = session.get_adapter(served)
     cache, controller = adapter.cache, adapter.controller
     key = str(controller.cache_url(served))
     reason = f"pip cannot parse the cached page ({type(error).__name__}: {error})"
-    cache_dir = getattr(cache, "directory", None)
+    cache_dir = _cache_directory(cache)
     metadata_path = _metadata_path(cache, key)
-    if isinstance(cache_dir, str) and metadata_path is not None:
-        cache_dir = os.path.abspath(cache_dir)
-        outcome = _delete_page_files(cache_dir, metadata_path)
-        if outcome.action not in ("deleted", "already-deleted"):  # gone either way: fetch again
-            why = f"{reason}; {outcome.reason}"
-            size = entries.entry_size(metadata_path)
-            _keep(cache_dir, key, metadata_path, "bad-page", why, outcome.action, size)
-            return False
-        with contextlib.suppress(OSError):  # whatever else pip's cache object keeps for it
-            cache.delete(key)
-        _keep(cache_dir, key, metadata_path, "bad-page", reason, "refetched", outcome.bytes_freed)
-        return True
-    cache.delete(key)  # not a directory of files: pip's cache object is the only way
-    _keep("", key, "", "bad-page", reason, "refetched", 0)
-    return True
+    STATE.served_pages.discard(url)  # from now on: what the second attempt was served
+    if cache_dir is None or metadata_path is None:
+        cache.delete(key)  # not a directory of files: pip's cache object is the only way
+        return PageRefetch(url, "", key, "", 0, reason, "")
+    outcome, fingerprint = _delete_page_files(cache_dir, metadata_path)
+    if outcome.action not in ("deleted", "already-deleted"):  # gone either way: fetch again
+        why = f"{reason}; {outcome.reason}"
+        size = entries.entry_size(metadata_path)
+        _keep(cache_dir, key, metadata_path, "bad-page", why, outcome.action, size, fingerprint)
+        return None
+    with contextlib.suppress(OSError):  # whatever else pip's cache object keeps for it
+        cache.delete(key)
+    return PageRefetch(url, cache_dir, key, metadata_path, outcome.bytes_freed, reason, fingerprint)
 
 
-def _delete_page_files(cache_dir: str, metadata_path: str) -> entries.Deletion:
+# What became of a page fetched once more, as kind, action and what followed.
+_PAGE_REFETCH_EVENTS: dict[RefetchOutcome, tuple[str, str, str]] = {
+    "refetched": ("bad-page", "refetched", "evicted and fetched again: the fresh page is good"),
+    "failed": ("bad-page", "deleted", "evicted; fetching it again failed (pip says why)"),
+    "rejected": (
+        "index-mismatch",
+        "refetched",
+        "the page fetched afresh fails the same way: the index serves it so; the cache was not "
+        "the cause",
+    ),
+}
+
+
+@_never_raises(None)
+def settle_page_refetch(refetch: PageRefetch, parsed: bool) -> None:
+    """Record the one event of an evicted page, once pip's second attempt is over: ``parsed``
+    says whether pip's code got through it, ``note_page`` whether a page was served at all (pip
+    turns an index that is down into an empty list of links, not an error)."""
+    served = refetch.url in STATE.served_pages
+    outcome: RefetchOutcome = "failed" if not served else "refetched" if parsed else "rejected"
+    kind, action, what_then = _PAGE_REFETCH_EVENTS[outcome]
+    mark = refetch.fingerprint if kind in DAMAGE_KINDS else ""
+    _keep(
+        refetch.cache_dir, refetch.key, refetch.cache_file, kind,
+        f"{refetch.reason}; {what_then}", action, refetch.bytes_freed, mark,
+    )  # fmt: skip
+
+
+def _delete_page_files(cache_dir: str, metadata_path: str) -> tuple[entries.Deletion, str]:
     """Delete a page's entry as it is now (its body, if separate, by the inode seen here; the
-    metadata file noted before it is read, so that a pair rewritten meanwhile stays whole)."""
+    metadata file noted before it is read, so that a pair rewritten meanwhile stays whole), and
+    name the damaged state met (``entries.damage_fingerprint``; "" when it was gone already)."""
     from pip_cache_guard import entries  # late: see LATE_MODULES
 
     try:
@@ -395,25 +518,13 @@ def _delete_page_files(cache_dir: str, metadata_path: str) -> entries.Deletion:
         read = None
     data = entries.read_exact(metadata_path)
     if data is None or read is None:
-        return entries.Deletion("already-deleted", reason="already gone")
+        return entries.Deletion("already-deleted", reason="already gone"), ""
     try:
         body_inode: int | None = os.lstat(entries.body_path(metadata_path)).st_ino
     except OSError:
         body_inode = None  # pip up to 23.2 keeps the body inside the metadata file
-    return entries.delete_entry(cache_dir, metadata_path, data, body_inode, read)
-
-
-def _delete_origin(
-    wheels_dir: str, origin_path: str, origin_problem: Callable[[str], str | None] | None
-) -> int:
-    """Delete a damaged ``origin.json`` if it still is (pip rewrites it in place); bytes freed."""
-    from pip_cache_guard import entries  # late: see LATE_MODULES
-
-    if origin_problem is None:
-        return 0
-    judge = origin_problem
-    deletion = entries.delete_file(wheels_dir, origin_path, lambda claimed: bool(judge(claimed)))
-    return deletion.bytes_freed
+    fingerprint = entries.damage_fingerprint(metadata_path, data, read)
+    return entries.delete_entry(cache_dir, metadata_path, data, body_inode, read), fingerprint
 
 
 # Threads of one process that met the same damaged entry (Poetry's download pool, pipenv's
@@ -473,12 +584,14 @@ def _keep(
     action: str,
     size: int,
     fingerprint: str = "",
-) -> None:
+) -> Event:
     """Record the one event of the entry ``key`` (its URL redacted) in this process's ledger."""
     from pip_cache_guard import report  # late: see LATE_MODULES
 
-    event = Event(report.redact_url(key), cache_file, kind, reason, action, size, fingerprint)
+    redacted = report.redact_url(key)
+    event = Event(redacted, cache_file, kind, reason, action, size, fingerprint, cache_dir)
     STATE.ledger.record(cache_dir, key, event)
+    return event
 
 
 def _cache_directory(cache: Any) -> str | None:
@@ -700,6 +813,7 @@ def at_exit() -> None:
     own boundary too, so that a failing history never costs the summary."""
     if not STATE.reports_at_exit:
         return
+    _settle_rebuilds()
     join_spool()
     if STATE.spool is not None and not STATE.spool_owner:
         if not STATE.ledger.events() or _hand_over(STATE.spool):
@@ -712,8 +826,7 @@ def at_exit() -> None:
     if not events:
         return
     advice = _remember(events, cache_dir or "")
-    seen_in = STATE.ledger.event_cache_dirs()
-    _print_summary(events, ", ".join(seen_in) if len(seen_in) > 1 else cache_dir, advice or [])
+    _print_summary(events, cache_dir, advice or [])
 
 
 @_never_raises(False)
@@ -726,13 +839,14 @@ def _hand_over(path: str) -> bool:
 def _merge_children(path: str) -> None:
     """Add what child pips handed over to this pip's events, each entry once."""
     known = {event.cache_file for event in STATE.ledger.events() if event.cache_file}
-    for cache_dir, event in spool.collect(path):
+    for child_cache_dir, event in spool.collect(path):
         if event.cache_file and event.cache_file in known:
             continue
         known.add(event.cache_file)
-        if cache_dir:
-            STATE.ledger.note_cache_dir(cache_dir)
-        STATE.ledger.record(cache_dir, event.url, event)
+        if child_cache_dir:
+            STATE.ledger.note_cache_dir(child_cache_dir)
+        cache_dir = event.cache_dir or child_cache_dir  # the cache the child found it in
+        STATE.ledger.record(cache_dir, event.url, event._replace(cache_dir=cache_dir))
 
 
 @_never_raises(None)
@@ -747,22 +861,27 @@ def _write_report(events: list[Event], cache_dir: str | None) -> None:
 
 @_never_raises(None)
 def _remember(events: list[Event], cache_dir: str) -> list[str]:
-    """Append this incident to the history; advice if damage keeps hitting this cache."""
+    """Append this incident to the history, one line for each cache its events are in (a child
+    pip's may differ from this pip's); advice for each cache that damage keeps hitting."""
     # platformdirs: paid only when there is something to keep, found where pip hides it
     import_reaching("pip_cache_guard.history")
-    from pip_cache_guard import history  # late: see LATE_MODULES
+    from pip_cache_guard import history, report  # late: see LATE_MODULES
 
-    history.append(cache_dir, PIP_RUN.pip_version(), events)
-    if not any(event.kind in DAMAGE_KINDS for event in events):
-        return []
-    recent = history.recent_damage(cache_dir)
-    if recent < history.RECURRENCE_THRESHOLD:
-        return []
-    return [
-        f"This cache was damaged {recent} times in the past 7 days: that is a sign of a full "
-        "or failing disk, not bad luck. Check free space (df -h) and the filesystem's health; "
-        "`pip-cache-guard history` lists the incidents."
-    ]
+    by_cache = report.by_cache_dir(events, cache_dir)
+    advice = []
+    for where, found in by_cache.items():
+        history.append(where, PIP_RUN.pip_version(), found)
+        if not any(event.kind in DAMAGE_KINDS for event in found):
+            continue
+        recent = history.recent_damage(where)
+        if recent >= history.RECURRENCE_THRESHOLD:
+            subject = "This cache" if len(by_cache) == 1 else f"The cache {where}"
+            advice.append(
+                f"{subject} was damaged {recent} times in the past 7 days: that is a sign of a "
+                "full or failing disk, not bad luck. Check free space (df -h) and the "
+                "filesystem's health; `pip-cache-guard history` lists the incidents."
+            )
+    return advice
 
 
 @_never_raises(None)

@@ -14,6 +14,8 @@ from typing import NamedTuple
 class Event(NamedTuple):
     """One cache entry the guard handled. ``url`` is already redacted. ``fingerprint`` names the
     damaged state met (``entries.damage_fingerprint``); it goes to the history, not the report.
+    ``cache_dir`` is the cache the entry is in ("" when the cache is not a directory): a child pip
+    may use another cache than the pip that started it, and built wheels live beside the HTTP cache.
 
     A NamedTuple, not a dataclass: this module is imported inside every pip run, where creating a
     frozen dataclass costs about half a millisecond.
@@ -26,6 +28,7 @@ class Event(NamedTuple):
     action: str
     bytes: int
     fingerprint: str = ""
+    cache_dir: str = ""
 
 
 class Ledger:
@@ -44,16 +47,17 @@ class Ledger:
             self._events[(cache_dir, url)] = event
             return True
 
+    def settle(self, cache_dir: str, url: str, event: Event) -> None:
+        """Replace the event of this entry, once what became of it is known (a build at exit)."""
+        with self._lock:
+            if (cache_dir, url) in self._events:
+                self._events[(cache_dir, url)] = event
+
     def note_cache_dir(self, cache_dir: str) -> None:
         """Remember the first cache directory the guard watched (for the report)."""
         with self._lock:
             if self.cache_dir is None:
                 self.cache_dir = cache_dir
-
-    def event_cache_dirs(self) -> list[str]:
-        """The cache directories the events were seen in, in order (Poetry reads several)."""
-        with self._lock:
-            return list(dict.fromkeys(cache_dir for cache_dir, _url in self._events if cache_dir))
 
     def events(self) -> list[Event]:
         with self._lock:

@@ -74,6 +74,15 @@ def plural(count: int, singular: str, many: str) -> str:
     return f"{count} {singular if count == 1 else many}"
 
 
+def by_cache_dir(events: Iterable[Event], default: str) -> dict[str, list[Event]]:
+    """The events grouped by the cache they are in (``default`` where one names none), in the
+    order the caches were first met."""
+    groups: dict[str, list[Event]] = {}
+    for event in events:
+        groups.setdefault(event.cache_dir or default, []).append(event)
+    return groups
+
+
 def summary(
     events: Sequence[Event],
     cache_dir: str | None,
@@ -83,6 +92,7 @@ def summary(
     """The exit summary: first line starts with ``pip-cache-guard:``; "" when nothing happened.
 
     ``level`` is pip's verbosity: -1 keeps only the first line, 1 and more add per-entry detail.
+    Entries are listed under the cache they are in (``cache_dir`` for events that name none).
     """
     if not events:
         return ""
@@ -91,17 +101,21 @@ def summary(
     lines = [f"{PREFIX} {_headline(damaged, skipped)}"]
     if level < 0:
         return lines[0] + "\n"
-    if cache_dir:
-        lines.append(f"  cache: {cache_dir}")
-    shown = events if level > 0 else events[:FILES_SHOWN]
-    for event in shown:
-        lines.append(f"  - {url_file_name(event.url)}: {event.kind}, {event.action}")
-        if level > 0:
-            lines.append(f"      url: {event.url}")
-            lines.append(f"      file: {event.cache_file} ({format_size(event.bytes)})")
-            lines.append(f"      why: {event.reason}")
-    if len(events) > len(shown):
-        lines.append(f"  - and {len(events) - len(shown)} more")
+    shown, room = 0, len(events) if level > 0 else FILES_SHOWN
+    for where, group in by_cache_dir(events, cache_dir or "").items():
+        if shown == room:
+            break
+        if where:
+            lines.append(f"  cache: {where}")
+        for event in group[: room - shown]:
+            lines.append(f"  - {url_file_name(event.url)}: {event.kind}, {event.action}")
+            if level > 0:
+                lines.append(f"      url: {event.url}")
+                lines.append(f"      file: {event.cache_file} ({format_size(event.bytes)})")
+                lines.append(f"      why: {event.reason}")
+            shown += 1
+    if len(events) > shown:
+        lines.append(f"  - and {len(events) - shown} more")
     lines.extend(f"  {advice}" for advice in _advice(damaged, skipped))
     lines.extend(f"  {advice}" for advice in extra_advice)
     return "\n".join(lines) + "\n"
@@ -192,7 +206,8 @@ def _advice(damaged: Sequence[Event], skipped: Sequence[Event]) -> list[str]:
 def document(
     events: Sequence[Event], cache_dir: str | None, pip_version: str | None
 ) -> dict[str, Any]:
-    """The JSON report, schema 1 (see README.md)."""
+    """The JSON report, schema 1 (see README.md). ``cache_dir`` is the HTTP cache this process
+    used; each event names the cache it is in (a child pip's may be another)."""
     return {
         "schema": SCHEMA_VERSION,
         "tool_version": __version__,
@@ -201,6 +216,7 @@ def document(
         "events": [
             {
                 "url": event.url,
+                "cache_dir": event.cache_dir or None,
                 "cache_file": event.cache_file,
                 "kind": event.kind,
                 "reason": event.reason,

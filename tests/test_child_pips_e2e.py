@@ -70,6 +70,46 @@ def test_the_outer_pip_tells_what_its_build_dependency_pip_healed(
     assert not list(temporary.glob("pip-cache-guard-spool-*"))
 
 
+def test_what_a_child_pip_healed_in_another_cache_is_told_under_that_cache(
+    make_venv: VenvFactory,
+    cache_dir: Path,
+    index: LoopbackIndex,
+    guardtest_wheels: dict[str, BuiltWheel],
+    tmp_path: Path,
+) -> None:
+    """Issue 15 item 7a: pip gives the child no ``--cache-dir`` of the command line, so the child
+    heals the cache of its environment; the summary, report and history name that cache."""
+    venv = make_venv(find_python("3.11"), "26.3", guard=True)
+    dependency = guardtest_wheels[BUILD_DEPENDENCY]
+    index.add_wheel(build_sdist(tmp_path / "dists", SDIST, BUILD_DEPENDENCY).path)
+    files = GuardFiles(tmp_path)
+    default_cache = tmp_path / "default-cache"  # the child's, from the environment
+    children = {"PIP_CACHE_DIR": str(default_cache)}
+    fill = pip_download(venv, default_cache, index, [BUILD_DEPENDENCY], files.env())
+    assert fill.returncode == 0, describe(fill)
+    body = cache.entry_path(default_cache, index.file_url(dependency.filename))
+    cache.truncate(body, -7)
+
+    result = run_pip(
+        venv,
+        ["install", "--no-deps", "--target", str(tmp_path / "target"), SDIST],
+        cache_dir,  # on the command line: this pip's own, not its child's
+        index,
+        files.env(report="outer", **children),
+    )
+
+    assert_clean_exit(result)
+    block = summary_block(result.stderr)
+    assert f"  cache: {default_cache / 'http-v2'}" in block, block
+    assert not any(str(cache_dir) in line for line in block), block
+    report = read_report(files.report("outer"))
+    assert report["cache_dir"] == str(cache_dir / "http-v2")  # the cache this pip used
+    [event] = report["events"]
+    assert (event["kind"], event["cache_dir"]) == ("corrupt", str(default_cache / "http-v2"))
+    (incident,) = files.history_lines()
+    assert incident["cache_dir"] == str(default_cache / "http-v2"), incident
+
+
 def test_a_program_that_runs_pip_sees_pips_summary_even_after_importing_pips_controller(
     make_venv: VenvFactory, cache_dir: Path, index: LoopbackIndex, tmp_path: Path
 ) -> None:

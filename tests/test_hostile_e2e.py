@@ -12,7 +12,7 @@ import json
 import shutil
 import subprocess
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -34,7 +34,7 @@ from support.index import LoopbackIndex
 from support.runner import TRUSTED_HOST, describe, hermetic_env, pip_download, run_pip, run_python
 from support.users import run_unprivileged, world_readable_tmp
 from support.venvs import Venv, VenvFactory, find_python
-from support.wheels import DEFAULT_PACKAGES, BuiltWheel
+from support.wheels import DEFAULT_PACKAGES, BuiltWheel, build_payload_sdist
 
 PIP = "26.3"
 PYTHON = "3.11"
@@ -227,6 +227,28 @@ def test_directory_symlink_out_of_the_cache_never_leads_to_deletion_outside(
 # -- a cache the user cannot write -------------------------------------------------------------
 
 
+def read_only_for_nobody(cache_dir: Path, shared_tmp: Path) -> tuple[Path, dict[str, str]]:
+    """Make everything below the cache root root's and read-only for nobody (the root itself
+    stays writable: pip disables a cache whose root the user cannot write, and never reads it
+    then); nobody's work directory (home, state, downloads, report in ``out/report.json``) and
+    environment."""
+    for path in cache_dir.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    cache_dir.chmod(0o777)
+    work = shared_tmp / "nobody"
+    for name in ("home", "state", "dl", "out"):
+        (work / name).mkdir(parents=True)
+        (work / name).chmod(0o777)
+    env = hermetic_env(
+        {
+            "HOME": str(work / "home"),
+            "XDG_STATE_HOME": str(work / "state"),
+            REPORT_VARIABLE: str(work / "out" / "report.json"),
+        }
+    )
+    return work, env
+
+
 @pytest.mark.e2e
 def test_read_only_cache_reports_delete_failed_and_pip_still_succeeds(
     shared_tmp: Path,
@@ -244,23 +266,8 @@ def test_read_only_cache_reports_delete_failed_and_pip_still_succeeds(
     cache.garbage(garbage)
     cache.wrong_shape(crashing, "list")
     damaged = {**entry_files(garbage), **entry_files(crashing)}
-    # Everything below the cache root is root's and read-only for nobody. The root itself stays
-    # writable: pip disables a cache whose root the user cannot write, and never reads it then.
-    for path in cache.cache_root(cache_dir).rglob("*"):
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    cache_dir.chmod(0o777)
-    work = shared_tmp / "nobody"
-    for name in ("home", "state", "dl", "out"):
-        (work / name).mkdir(parents=True)
-        (work / name).chmod(0o777)
+    work, env = read_only_for_nobody(cache_dir, shared_tmp)
     report_path = work / "out" / "report.json"
-    env = hermetic_env(
-        {
-            "HOME": str(work / "home"),
-            "XDG_STATE_HOME": str(work / "state"),
-            REPORT_VARIABLE: str(report_path),
-        }
-    )
 
     # Four runs meet the same two undeletable entries: one damage, not a failing disk.
     results = []
@@ -286,6 +293,66 @@ def test_read_only_cache_reports_delete_failed_and_pip_still_succeeds(
     history = GuardFiles(work).history_lines()
     assert len(history) == 4
     assert len({e["fingerprint"] for line in history for e in line["events"]}) == 2, history
+
+
+def _damaged_built_wheel(
+    venv: Venv, cache_dir: Path, index: LoopbackIndex, shared_tmp: Path
+) -> tuple[list[str], str]:
+    """A built wheel cut short in the wheel cache: nobody's command that meets it, and its kind."""
+    sdist = build_payload_sdist(shared_tmp / "dists", "guardtest-shared")
+    index.add_wheel(sdist.path)
+    install = ["install", "--no-deps", "--progress-bar", "off", "--target"]
+    filled = run_pip(venv, [*install, str(shared_tmp / "fill"), sdist.project], cache_dir, index)
+    assert_clean_exit(filled)
+    [wheel] = (cache_dir / "wheels").rglob(sdist.wheel_filename)
+    cache.truncate(wheel, wheel.stat().st_size // 2)
+    return [
+        str(venv.python), "-m", "pip", *install, str(shared_tmp / "nobody" / "out" / "target"),
+        "--cache-dir", str(cache_dir), "--index-url", index.url, "--trusted-host", TRUSTED_HOST,
+        sdist.project,
+    ], "bad-wheel"  # fmt: skip
+
+
+def _damaged_page(
+    venv: Venv, cache_dir: Path, index: LoopbackIndex, shared_tmp: Path
+) -> tuple[list[str], str]:
+    """A cached JSON page with a byte that is not UTF-8: nobody's command that meets it."""
+    index.json_pages = True
+    fill(venv, cache_dir, index, GuardFiles(shared_tmp / "root"))
+    body = cache.body_path(page_entry(cache_dir, index, PROJECTS[0]))
+    data = bytearray(body.read_bytes())
+    data[len(data) // 2] = 0xFF
+    body.write_bytes(bytes(data))
+    downloads = shared_tmp / "nobody" / "out"
+    return pip_download_command(venv, cache_dir, index, downloads, PROJECTS[:1]), "bad-page"
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("damage", [_damaged_built_wheel, _damaged_page], ids=["wheel", "page"])
+def test_a_damaged_wheel_or_page_that_cannot_be_deleted_counts_once(
+    damage: Callable[[Venv, Path, LoopbackIndex, Path], tuple[list[str], str]],
+    shared_tmp: Path,
+    pip_wheelhouse: Path,
+    guard_wheel: Path,
+    index: LoopbackIndex,
+) -> None:
+    """Issue 15 item 6: met by every run of a user who cannot delete it (a cache shared between
+    users), it is one damage, not a failing disk."""
+    venv = dedicated_venv(shared_tmp / "venvs", pip_wheelhouse, guard_wheel)
+    cache_dir = shared_tmp / "cache"
+    command, kind = damage(venv, cache_dir, index, shared_tmp)
+    work, env = read_only_for_nobody(cache_dir, shared_tmp)
+
+    results = [run_unprivileged(command, env=env) for _ in range(3)]
+
+    for result in results:
+        block = summary_block(result.stderr)
+        assert any(line.endswith(f": {kind}, delete-failed") for line in block), block
+    assert "times in the past 7 days" not in results[-1].stderr, describe(results[-1])
+    history = GuardFiles(work).history_lines()
+    assert len(history) == 3
+    marks = {event["fingerprint"] for line in history for event in line["events"]}
+    assert len(marks) == 1 and "" not in marks, history
 
 
 # -- several pips at once ----------------------------------------------------------------------

@@ -208,8 +208,46 @@ def test_document_follows_schema_1() -> None:
     assert data["cache_dir"] == "/cache/http-v2"
     assert data["deleted"] == 1
     assert data["bytes_freed"] == 1000
-    assert set(data["events"][0]) == {"url", "cache_file", "kind", "reason", "action", "bytes"}
+    assert set(data["events"][0]) == {
+        "url", "cache_dir", "cache_file", "kind", "reason", "action", "bytes",
+    }  # fmt: skip
     assert isinstance(data["tool_version"], str)
+
+
+def test_each_event_names_the_cache_it_is_in() -> None:
+    """Issue 15 item 7: a child pip's cache, or ``wheels/``, is not this pip's HTTP cache."""
+    child = _event("a.whl")._replace(cache_dir="/default/http-v2")
+    wheel = _event("b.whl", "bad-wheel")._replace(cache_dir="/mine/wheels")
+    own = _event("c.whl")._replace(cache_dir="/mine/http-v2")
+    events = [child, wheel, own, _event("d.whl")._replace(cache_dir="/default/http-v2")]
+
+    lines = summary(events, "/mine/http-v2").splitlines()
+    data = document(events, "/mine/http-v2", "26.3")
+
+    assert lines[1:6] == [
+        "  cache: /default/http-v2",
+        "  - a.whl: corrupt, deleted",
+        "  - d.whl: corrupt, deleted",
+        "  cache: /mine/wheels",
+        "  - b.whl: bad-wheel, deleted",
+    ], lines
+    assert lines[6:8] == ["  cache: /mine/http-v2", "  - c.whl: corrupt, deleted"], lines
+    assert data["cache_dir"] == "/mine/http-v2"  # the cache this pip used, as before
+    assert [event["cache_dir"] for event in data["events"]] == [
+        "/default/http-v2", "/mine/wheels", "/mine/http-v2", "/default/http-v2",
+    ]  # fmt: skip
+
+
+def test_only_the_first_entries_are_listed_under_their_caches() -> None:
+    events = [_event(f"{n}.whl")._replace(cache_dir=f"/c{n % 2}") for n in range(8)]
+
+    lines = summary(events, None).splitlines()
+
+    assert lines[1:9] == [
+        "  cache: /c0", "  - 0.whl: corrupt, deleted", "  - 2.whl: corrupt, deleted",
+        "  - 4.whl: corrupt, deleted", "  - 6.whl: corrupt, deleted",
+        "  cache: /c1", "  - 1.whl: corrupt, deleted", "  - and 3 more",
+    ], lines  # fmt: skip
 
 
 def test_report_is_written_whole(tmp_path: Path) -> None:

@@ -12,7 +12,9 @@ ETag changes. Two modules, one job:
 - ``pip._internal.index.package_finder``: ``PackageFinder.process_project_url(self, project_url,
   link_evaluator)`` (21.3 - 26.3) fetches a page and parses it. When it raises for a page that
   came from the cache, ``hook.settle_page`` evicts the entry and the guard calls it once more:
-  pip's own code fetches and parses the page afresh. Anything else raises as before.
+  pip's own code fetches and parses the page afresh, and ``hook.settle_page_refetch`` records
+  how that went (a page that fails again is the index's, one that was not served is only
+  deleted). Anything else raises as before.
 
 A module with neither shape is left alone, and ``apply`` says so (for ``doctor``).
 """
@@ -75,6 +77,13 @@ def _refetching_process(wrapped: Callable[..., Any], instance: Any, args: Any, k
             project_url = args[0] if args else kwargs["project_url"]
             return instance._link_collector.session, str(project_url.url)
 
-        if not hook.settle_page(locate, error):
+        refetch = hook.settle_page(locate, error)
+        if refetch is None:
             raise
-    return wrapped(*args, **kwargs)
+    try:
+        links = wrapped(*args, **kwargs)
+    except Exception:
+        hook.settle_page_refetch(refetch, parsed=False)
+        raise
+    hook.settle_page_refetch(refetch, parsed=True)
+    return links

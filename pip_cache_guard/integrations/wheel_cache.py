@@ -4,12 +4,14 @@ pip keeps the wheels it built from sdists in ``<cache>/wheels/``. In every pip t
 (seen in 21.3.1, 23.2.1, 24.0, 25.3, 26.3) ``SimpleWheelCache.get(self, link, package_name,
 supported_tags)`` picks one and returns its link, or ``link`` itself when there is none;
 ``WheelCache.get_cache_entry`` then wraps it in a ``CacheEntry``, which from pip 22.2
-(``ORIGIN_JSON_NAME``, ``DirectUrl``) reads the ``origin.json`` beside the wheel (22.2 - 23.1 abort
-on a damaged one, later pips warn on every run). The guard wraps ``SimpleWheelCache.get``: a pick
-that ``hook.settle_built_wheel`` rejects is deleted and the lookup is asked once more, so pip takes
-another cached wheel or builds from the sdist again in this run. One retry; a second bad pick is a
-miss. This run's own builds (``EphemWheelCache``, a subclass) are left alone. A module without
-this shape is left alone, and ``apply`` says so (for ``doctor``).
+(``ORIGIN_JSON_NAME``, ``DirectUrl``) reads the ``origin.json`` beside the wheel: 22.2 - 23.1 stop
+on a damaged one (and on rebuilding beside it), 23.2+ warn "Ignoring invalid cache entry origin
+file" and use the wheel all the same, as they do one without that file. The guard wraps
+``SimpleWheelCache.get``: a pick that ``hook.settle_built_wheel`` rejects is deleted and the lookup
+is asked once more, so pip takes another cached wheel or builds from the sdist again in this run.
+One retry; a second bad pick is a miss. ``origin.json`` is judged only for a pip that stops on it,
+and never costs the wheel. This run's own builds (``EphemWheelCache``, a subclass) are left alone.
+A module without this shape is left alone, and ``apply`` says so (for ``doctor``).
 """
 
 from __future__ import annotations
@@ -44,11 +46,18 @@ def apply(module: ModuleType) -> str:
     return "SimpleWheelCache.get" + (" (and origin.json)" if origin_reader else "")
 
 
+# What pip 23.2+ logs instead of stopping on a damaged origin.json (``CacheEntry.__init__``).
+TOLERATED_ORIGIN = "Ignoring invalid cache entry origin file"
+
+
 def _origin_reader(module: ModuleType) -> Callable[[str], str | None] | None:
-    """pip's own judgement of an ``origin.json`` (22.2+), as a reason it is damaged or None."""
+    """pip's own judgement of an ``origin.json``, as a reason it is damaged or None; None for a
+    pip without origin files (before 22.2) or one that ignores a damaged one (23.2+)."""
     direct_url = getattr(module, "DirectUrl", None)
     # hook.ORIGIN_FILE (hook is imported only by the first call of a wrapper)
     if getattr(module, "ORIGIN_JSON_NAME", None) != "origin.json" or direct_url is None:
+        return None
+    if _tolerates_damaged_origin(getattr(module, "CacheEntry", None)):
         return None
 
     def origin_problem(path: str) -> str | None:
@@ -66,6 +75,14 @@ def _origin_reader(module: ModuleType) -> Callable[[str], str | None] | None:
         return None
 
     return origin_problem
+
+
+def _tolerates_damaged_origin(cache_entry: Any) -> bool:
+    """Whether this pip's ``CacheEntry`` logs ``TOLERATED_ORIGIN`` and goes on (23.2+): told by
+    the text in its code, so that a vendored pip (pipenv's) is judged by what it does."""
+    code = getattr(getattr(cache_entry, "__init__", None), "__code__", None)
+    constants = getattr(code, "co_consts", ())
+    return any(isinstance(text, str) and TOLERATED_ORIGIN in text for text in constants)
 
 
 def _checked_get(ephemeral: type, origin_problem: Callable[[str], str | None] | None) -> Wrapper:

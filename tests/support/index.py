@@ -9,7 +9,8 @@ With ``json_pages`` set, project pages are PEP 691 JSON for clients that accept 
 Every request is logged so tests can assert what pip fetched and what it took from its cache.
 Links carry ``#sha256=`` unless the index is made with ``hashes=False``; ``metadata_files=True``
 adds PEP 658/714 ``.metadata`` files (pip 22.3+ then fetches metadata first and the wheel later,
-in a batch); ``substitute()`` serves other bytes than the page's hash says (a broken index).
+in a batch); ``substitute()`` serves other bytes than the page's hash says (a broken index), and
+``substitute_page()`` a project page of any bytes.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class LoopbackIndex:
         self.hashes = hashes
         self.metadata_files = metadata_files
         self._substitutes: dict[str, _Resource] = {}
+        self._page_substitutes: dict[str, _Resource] = {}
         # True: answer 503 to everything, like an index that is down (pip retries 503s with
         # backoff, so give pip `--retries 0` in such a test).
         self.down = False
@@ -115,6 +117,12 @@ class LoopbackIndex:
         """Serve ``body`` for ``filename`` from now on, while its link keeps the original hash."""
         with self._lock:
             self._substitutes[filename] = _Resource(body, WHEEL_TYPE)
+
+    def substitute_page(self, project: str, body: bytes, content_type: str = JSON_TYPE) -> None:
+        """Serve ``body`` as the project page of ``project`` from now on (an index serving a
+        page pip cannot parse)."""
+        with self._lock:
+            self._page_substitutes[canonical_name(project)] = _Resource(body, content_type)
 
     def _project_page(self, project: str) -> _Resource | None:
         names = self._projects.get(project)
@@ -176,6 +184,8 @@ class LoopbackIndex:
             match = re.fullmatch(r"/simple/([^/]+)/", path)
             if match:
                 project = canonical_name(match.group(1))
+                if project in self._page_substitutes:
+                    return self._page_substitutes[project]
                 if self.json_pages and JSON_TYPE in accept:
                     return self._project_json(project)
                 return self._project_page(project)
@@ -239,12 +249,14 @@ class LoopbackIndex:
 
     def fresh(self) -> LoopbackIndex:
         """This index as a new test should find it: log empty, answering (not ``down`` or
-        ``files_down``), every file served as listed (no ``substitute``), pages in HTML, no Vary."""
+        ``files_down``), every file and page served as listed (no ``substitute``), pages in HTML,
+        no Vary."""
         self.reset_log()
         self.down = self.files_down = self.json_pages = False
         self.vary = None
         with self._lock:
             self._substitutes.clear()
+            self._page_substitutes.clear()
         return self
 
     def count(self, prefix: str = "/", method: str = "GET", status: int | None = None) -> int:

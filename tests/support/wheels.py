@@ -226,6 +226,8 @@ def _record_hash(data):
 
 
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    if os.environ.get("GUARDTEST_BUILD_FAILS"):  # a build that fails (no compiler, say)
+        raise RuntimeError("this build fails, as the test asked")
     here = os.path.dirname(os.path.abspath(__file__))
     dist_info = MODULE + "-" + VERSION + ".dist-info"
     files = []
@@ -246,6 +248,9 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
             archive.writestr(info, data)
     return name
 '''
+
+
+BUILD_FAILS = "GUARDTEST_BUILD_FAILS"
 
 
 @dataclass(frozen=True)
@@ -274,6 +279,7 @@ def build_payload_sdist(
 
     Its wheel holds ``<module>/__init__.py`` and ``<module>/payload.bin`` (random bytes); pip
     builds it with the backend inside the sdist (``backend-path``), with or without isolation.
+    The build fails where ``BUILD_FAILS`` is set in the environment.
     """
     project = canonical_name(project)
     module = project.replace("-", "_")
