@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from support.index import LoopbackIndex
+from support.reports import REPORTS
 from support.venvs import VenvFactory, build_guard_wheel
 from support.wheels import BuiltWheel, build_default_set
 
@@ -27,6 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 AUTH_CREDENTIALS = ("guard-user", "s3cr3t-t0ken")
 # A guard wheel built beforehand (.ci/pythons builds one for every session it runs).
 PREBUILT_WHEEL = "PCG_TEST_GUARD_WHEEL"
+EVENTS_MET = "test_every_kind_and_action_was_met_in_a_real_report"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -36,6 +38,29 @@ def _own_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state-home")))
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _reports_match_their_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """At the end, check the reports of pips started outside ``run_python`` (``support.reports``);
+    the others were checked as they were written."""
+    yield
+    REPORTS.sweep(tmp_path_factory.getbasetemp())
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--partial-events",
+        action="store_true",
+        help="a run that skips tests (another platform, a missing Python): do not require every "
+        "kind and action of the report's schema to be met in a real report",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The check that real reports met every kind and action runs after all that write them."""
+    last = [item for item in items if item.name == EVENTS_MET]
+    items[:] = [item for item in items if item.name != EVENTS_MET] + last
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .reports import REPORTS
 from .runner import describe
 
 PREFIX = "pip-cache-guard:"
@@ -72,6 +73,7 @@ def summary_block(stderr: str) -> list[str]:
 
 def read_report(path: Path) -> dict[str, Any]:
     """The JSON report, checked against the top level of schema 1."""
+    REPORTS.check(path)  # and against its JSON Schema
     data = json.loads(path.read_text(encoding="utf-8"))
     assert data["schema"] == 1, data
     assert set(data) == {

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
+from .reports import REPORT_VARIABLE, REPORTS
+
 if TYPE_CHECKING:
     from .index import LoopbackIndex
     from .venvs import Venv
@@ -48,6 +50,7 @@ def hermetic_env(extra_env: ExtraEnv | None = None) -> dict[str, str]:
             env.pop(key, None)
         else:
             env[key] = value
+    REPORTS.watch(env)
     return env
 
 
@@ -59,19 +62,24 @@ def run_python(
     timeout: float = PIP_TIMEOUT,
     cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``<venv>/bin/python *args`` in the hermetic environment; output captured as text."""
-    return subprocess.run(
+    """``<venv>/bin/python *args`` in the hermetic environment; output captured as text.
+
+    The report the run wrote, if any, is checked against its schema (``support.reports``)."""
+    env = hermetic_env(extra_env)
+    result = subprocess.run(
         [str(venv.python), *args],
         capture_output=True,
         text=True,
         encoding="utf-8",
         errors="replace",
-        env=hermetic_env(extra_env),
+        env=env,
         cwd=cwd,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
         check=False,
     )
+    REPORTS.check(env.get(REPORT_VARIABLE))
+    return result
 
 
 def run_pip(
