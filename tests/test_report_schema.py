@@ -126,7 +126,7 @@ def test_every_kind_and_action_was_met_in_a_real_report(
         and not config.option.keyword
         and not config.option.markexpr
         and not config.getoption("deselect")
-        and not config.getoption("lf")
+        and not config.getoption("lf", default=False)
     )
     if not selected or config.getoption("partial_events"):
         pytest.skip("only a whole run meets every kind and action (README's test command)")
