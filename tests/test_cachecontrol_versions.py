@@ -57,7 +57,8 @@ def base_venv(tmp_path_factory: pytest.TempPathFactory, guard_wheel: Path) -> Ve
     """One venv for all releases: the guard (with the newest dependencies), what the standalone
     CacheControl needs besides itself, and what runs the classifier's tests."""
     path = tmp_path_factory.mktemp("cachecontrol-releases") / "venv"
-    packages = ["requests", "filelock", "pytest", "hypothesis"]
+    # jsonschema: tests/conftest.py checks every report a test makes a pip write
+    packages = ["requests", "filelock", "pytest", "hypothesis", "jsonschema"]
     return make_tool_venv(path, find_python(PYTHON), packages, guard_wheel)
 
 
