@@ -193,11 +193,6 @@ def _advice(damaged: Sequence[Event], skipped: Sequence[Event]) -> list[str]:
             "Some damaged files were left in place (see above): if the cache is read-only or "
             "shared, remove them by hand or run `pip cache purge`."
         )
-    if damaged:
-        advice.append(
-            "Damage that comes back points at a full disk or a failing filesystem: "
-            "check free space and the disk's health."
-        )
     for kind in dict.fromkeys(event.kind for event in skipped):
         advice.append(_NOT_DAMAGE.get(kind, _NOT_DAMAGE["vary-mismatch"])[2])
     return advice

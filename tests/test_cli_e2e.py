@@ -816,7 +816,11 @@ def test_history_lists_incidents_newest_first_without_credentials(
     recurring = "damaged 3 times in the past 7 days"
     assert recurring not in summaries[0] and recurring not in summaries[1]
     assert recurring in summaries[2], summaries[2]
-    assert "disk" in summaries[2]
+    # The disk is named only once damage came back, and then in one line.
+    assert "disk" not in summaries[0] and "disk" not in summaries[1], summaries[:2]
+    assert [line for line in summaries[2].splitlines() if "disk" in line] == [
+        line for line in summaries[2].splitlines() if recurring in line
+    ], summaries[2]
 
     history_text = home.history_file.read_text()
     assert user not in history_text and token not in history_text

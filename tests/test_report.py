@@ -112,7 +112,7 @@ def test_summary_counts_kinds_actions_and_bytes() -> None:
     assert "1 valid cache entry skipped by pip for a Vary mismatch (not damaged, kept)" in first
     assert "  cache: /cache/http-v2" in rest
     assert "  - a.whl: corrupt, deleted" in rest
-    assert any("full disk or a failing filesystem" in line for line in rest)
+    assert not any("disk" in line for line in rest)  # a first incident: no alarm
 
 
 def test_summary_lists_the_first_few_then_how_many_more() -> None:
@@ -297,3 +297,17 @@ def test_rebuilt_entries_are_said_apart_from_deleted_ones() -> None:
     )
     assert "  - a.whl: bad-wheel, rebuilt" in text.splitlines()
     assert (data["deleted"], data["bytes_freed"]) == (1, 1000)
+
+
+def test_a_first_incident_names_no_disk_and_no_advice_is_repeated() -> None:
+    """The full-disk advice comes from the history (``extra_advice``), once damage came back;
+    a summary of damage alone does not alarm."""
+    events = [_event("a.whl"), _event("b.whl", "bad-body", "refetched")]
+    recurring = "This cache was damaged 3 times in the past 7 days: a full or failing disk."
+
+    first_time = summary(events, "/c").splitlines()
+    again = summary(events, "/c", extra_advice=[recurring]).splitlines()
+
+    assert not any("disk" in line for line in first_time), first_time
+    assert [line for line in again if "disk" in line] == [f"  {recurring}"]
+    assert len(again) == len(set(again))
