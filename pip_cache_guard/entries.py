@@ -139,13 +139,6 @@ def _same_identity(path: str, status: os.stat_result) -> bool:
         return False
 
 
-def _inode(path: str) -> int | None:
-    try:
-        return os.lstat(path).st_ino
-    except OSError:
-        return None
-
-
 def open_exact(path: str) -> BinaryIO | None:
     """The file opened for reading, never through a final link; None when it cannot be."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
@@ -168,7 +161,7 @@ def delete_entry(
     cache_dir: str,
     metadata_path: str,
     diagnosed: bytes,
-    body_inode: int | None = None,
+    body: os.stat_result | None = None,
     read: os.stat_result | None = None,
     proven_bad: str | None = None,
 ) -> Deletion:
@@ -176,18 +169,21 @@ def delete_entry(
 
     Each file is first renamed to a private name beside it: of several pips racing for the same
     entry exactly one wins the rename, and the winner checks what it took: the metadata must hold
-    the ``diagnosed`` bytes, the body must be the file ``body_inode`` names (pip writes by renaming
-    a new file into place, so a rewritten body has another inode). Anything fresh is put back (a
-    hard link, which never replaces anything newer). The body goes first: whoever wins it owns
-    the entry, and a fresh pair written meanwhile is never split. With no ``body_inode`` (the
-    entry had no body) only the metadata is considered.
+    the ``diagnosed`` bytes, the body must be the file ``body`` describes (inode, size and mtime:
+    a filesystem gives a deleted file's inode to the next file it creates, so the inode alone
+    does not tell a fresh body from the judged one). Anything fresh is put back (a hard link,
+    which never replaces anything newer). The metadata goes first: whoever wins it owns the
+    entry, so a pip that met the entry while another was deleting it (and found no body) never
+    takes half of it, and a pip reading the entry finds either all of it or no metadata. With no
+    ``body`` (the entry had none) only the metadata is considered.
 
     ``read`` is the metadata file as it was just before it was read. A metadata file that is no
-    longer that one was rewritten meanwhile, and with it (pip writes the metadata first) possibly
-    the very body that was opened after it: then nothing is touched, lest a fresh body go.
+    longer that one (before the claim, or the one claimed) was rewritten meanwhile, perhaps with
+    the same bytes, and with it (pip writes the metadata first) possibly the very body that was
+    opened after it: then nothing is touched, lest a fresh entry go.
 
     ``proven_bad`` is the sha256 of bytes proven bad that no diagnosis of a file sees (a body pip's
-    hash check rejected, size intact): the body's (with no ``body_inode``, the metadata file's).
+    hash check rejected, size intact): the body's (with no ``body``, the metadata file's).
     Its claim carries it, so that a process killed while holding the claim leaves the proof
     behind and ``verify --fix`` deletes the file instead of putting it back.
     """
@@ -198,23 +194,23 @@ def delete_entry(
         return Deletion("kept", reason=f"metadata file {problem}")
     if read is not None and not _same_identity(metadata_path, read):
         return Deletion("already-deleted", reason="metadata file rewritten since it was read")
-    body = body_path(metadata_path)
-    freed = 0
-    if body_inode is not None:
-        body_problem = containment_problem(cache_dir, body)
+    body_file = body_path(metadata_path)
+    if body is not None:
+        body_problem = containment_problem(cache_dir, body_file)
         if body_problem is not None and body_problem != ALREADY_GONE:
             return Deletion("kept", reason=f"body file {body_problem}")
-        taken = _take(body, lambda claimed: _inode(claimed) == body_inode, proven_bad)
-        if taken.action != "deleted":
-            # Rewritten, undeletable, or taken by another pip that is deleting this entry:
-            # either way the metadata is not ours to touch (alone, pip never uses it).
-            return taken
-        freed = taken.bytes_freed
-    metadata_proof = proven_bad if body_inode is None else None
-    taken = _take(metadata_path, lambda claimed: read_exact(claimed) == diagnosed, metadata_proof)
-    if taken.action == "deleted" or freed:
-        return Deletion("deleted", freed + taken.bytes_freed)
-    return taken
+
+    def still_judged(claimed: str) -> bool:
+        return (read is None or _same_identity(claimed, read)) and read_exact(claimed) == diagnosed
+
+    metadata_proof = proven_bad if body is None else None
+    taken = _take(metadata_path, still_judged, metadata_proof)
+    if taken.action != "deleted" or body is None:
+        # Rewritten, undeletable, or taken by another pip that is deleting this entry: either
+        # way its body is not ours to touch (a fresh one belongs to the fresh metadata).
+        return taken
+    freed = _take(body_file, same_file(body), proven_bad).bytes_freed
+    return Deletion("deleted", taken.bytes_freed + freed)
 
 
 def _take(path: str, still_bad: Callable[[str], bool], proven_bad: str | None = None) -> Deletion:
@@ -246,9 +242,9 @@ def delete_file(
 
 
 def same_file(status: os.stat_result) -> Callable[[str], bool]:
-    """A ``still_bad`` check: the claimed file is the one ``status`` describes (pip replaces
-    the files it rewrites by renaming a new one into place, which gives another inode)."""
-    return lambda claimed: _inode(claimed) == status.st_ino
+    """A ``still_bad`` check: the claimed file is the one ``status`` describes (``_identity``:
+    pip replaces the files it rewrites by renaming a new one into place)."""
+    return lambda claimed: _same_identity(claimed, status)
 
 
 def _claim(path: str, proven_bad: str | None = None) -> str | Deletion:

@@ -507,7 +507,7 @@ def settle_page_refetch(refetch: PageRefetch, parsed: bool) -> None:
 
 
 def _delete_page_files(cache_dir: str, metadata_path: str) -> tuple[entries.Deletion, str]:
-    """Delete a page's entry as it is now (its body, if separate, by the inode seen here; the
+    """Delete a page's entry as it is now (its body, if separate, as it is seen here; the
     metadata file noted before it is read, so that a pair rewritten meanwhile stays whole), and
     name the damaged state met (``entries.damage_fingerprint``; "" when it was gone already)."""
     from pip_cache_guard import entries  # late: see LATE_MODULES
@@ -520,11 +520,11 @@ def _delete_page_files(cache_dir: str, metadata_path: str) -> tuple[entries.Dele
     if data is None or read is None:
         return entries.Deletion("already-deleted", reason="already gone"), ""
     try:
-        body_inode: int | None = os.lstat(entries.body_path(metadata_path)).st_ino
+        body: os.stat_result | None = os.lstat(entries.body_path(metadata_path))
     except OSError:
-        body_inode = None  # pip up to 23.2 keeps the body inside the metadata file
+        body = None  # pip up to 23.2 keeps the body inside the metadata file
     fingerprint = entries.damage_fingerprint(metadata_path, data, read)
-    return entries.delete_entry(cache_dir, metadata_path, data, body_inode, read), fingerprint
+    return entries.delete_entry(cache_dir, metadata_path, data, body, read), fingerprint
 
 
 # Threads of one process that met the same damaged entry (Poetry's download pool, pipenv's
@@ -534,7 +534,8 @@ _RECORDING = threading.Lock()
 
 
 def _record(lookup: Lookup, verdict: Verdict, body: os.stat_result | None) -> None:
-    """Delete a damaged entry (if the cache is a directory of files) and keep one event for it."""
+    """Delete a damaged entry (if the cache is a directory of files) and keep one event for it
+    (none for a body missing because another process took or replaced the entry meanwhile)."""
     with _RECORDING:
         _record_alone(lookup, verdict, body)
 
@@ -551,6 +552,12 @@ def _record_alone(lookup: Lookup, verdict: Verdict, body: os.stat_result | None)
         reason = f"{verdict.reason}; the cache is not a directory of files"
         _keep("", key, "", verdict.kind, reason, "kept", 0)
         return
+    if (
+        verdict is MISSING_BODY
+        and lookup.read_identity is not None
+        and not entries.same_file(lookup.read_identity)(metadata_path)
+    ):
+        return  # deleted or rewritten since pip read it: by a pip that says so, not damage met
     action, reason, size = "kept", verdict.reason, 0
     in_progress = (
         entries.written_recently(metadata_path, time.time()) if verdict is MISSING_BODY else None
@@ -561,9 +568,8 @@ def _record_alone(lookup: Lookup, verdict: Verdict, body: os.stat_result | None)
         # This load becomes a miss, so pip never reads the body it opened: close it before the
         # claim, because Windows cannot rename an open file.
         _close(lookup.body_file)
-        body_inode = body.st_ino if body is not None else None
         outcome = entries.delete_entry(
-            cache_dir, metadata_path, lookup.data, body_inode, lookup.read_identity
+            cache_dir, metadata_path, lookup.data, body, lookup.read_identity
         )
         action, size = outcome.action, outcome.bytes_freed
         if outcome.reason:
@@ -746,10 +752,10 @@ def _evict_holding(located: _Located, rejected: str) -> entries.Deletion | None:
         proof = hashlib.sha256(metadata).hexdigest()  # the file holding the rejected bytes
         return entries.delete_entry(cache_dir, metadata_path, metadata, None, proven_bad=proof)
     with body:
-        inode = os.fstat(body.fileno()).st_ino
+        judged = os.fstat(body.fileno())
         if _digest(body) != rejected:
             return None
-    return entries.delete_entry(cache_dir, metadata_path, metadata, inode, proven_bad=rejected)
+    return entries.delete_entry(cache_dir, metadata_path, metadata, judged, proven_bad=rejected)
 
 
 def _file_digest(path: str) -> str:

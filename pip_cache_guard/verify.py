@@ -542,8 +542,7 @@ def _check_entry(
         size = len(data) + (body_size or 0)
         finding = Finding(path, verdict.kind, verdict.reason, size)
         if rules.fix:
-            body_inode = body.inode() if body is not None else None
-            outcome = entries.delete_entry(rules.root, path, data, body_inode)
+            outcome = entries.delete_entry(rules.root, path, data, _status(body))
             finding.action = outcome.action
             if outcome.reason:
                 finding.reason = f"{finding.reason}; {outcome.reason}"
@@ -745,3 +744,18 @@ def _size(child: os.DirEntry[str]) -> int:
         return child.stat(follow_symlinks=False).st_size
     except OSError:
         return 0
+
+
+def _status(child: os.DirEntry[str] | None) -> os.stat_result | None:
+    """The file as it was judged (``DirEntry`` keeps the status ``_size`` asked for), for a safe
+    deletion; on Windows that status has no inode, which ``DirEntry.inode`` gives."""
+    if child is None:
+        return None
+    try:
+        status = child.stat(follow_symlinks=False)
+        if status.st_ino:
+            return status
+        fields = (status.st_mode, child.inode(), *tuple(status)[2:])
+    except OSError:
+        return None
+    return os.stat_result(fields, {"st_mtime_ns": status.st_mtime_ns})

@@ -43,8 +43,9 @@ def test_entry_path_matches_pips_layout(tmp_path: Path) -> None:
     assert entry_path(str(tmp_path), URL) == cache._get_cache_path(URL)
 
 
-def _inode_of_body(path: Path) -> int:
-    return Path(body_path(str(path))).stat().st_ino
+def _body_status(path: Path) -> os.stat_result:
+    """The body file as a pip that judged the entry saw it."""
+    return os.lstat(body_path(str(path)))
 
 
 def _store_like_pip(path: Path, data: bytes) -> None:
@@ -57,7 +58,7 @@ def _store_like_pip(path: Path, data: bytes) -> None:
 def test_deletes_metadata_and_body_and_counts_bytes(tmp_path: Path) -> None:
     path = _make_entry(tmp_path)
 
-    outcome = delete_entry(str(tmp_path), str(path), DAMAGED, _inode_of_body(path))
+    outcome = delete_entry(str(tmp_path), str(path), DAMAGED, _body_status(path))
 
     assert outcome.action == "deleted"
     assert outcome.bytes_freed == len(DAMAGED) + 50
@@ -68,7 +69,7 @@ def test_a_body_that_was_not_judged_is_not_touched(tmp_path: Path) -> None:
     """No body at judgment time: one that appears later belongs to a fresh write."""
     path = _make_entry(tmp_path)
 
-    outcome = delete_entry(str(tmp_path), str(path), DAMAGED, body_inode=None)
+    outcome = delete_entry(str(tmp_path), str(path), DAMAGED, body=None)
 
     assert outcome.action == "deleted"
     assert not path.exists()
@@ -96,14 +97,45 @@ def test_rewritten_entry_is_kept(tmp_path: Path) -> None:
 def test_rewritten_body_is_kept_for_a_body_mismatch(tmp_path: Path) -> None:
     path = _make_entry(tmp_path, body=b"B" * 50)
     body = Path(body_path(str(path)))
-    judged_inode = body.stat().st_ino
-    _store_like_pip(body, b"F" * 80)  # another pip stores a new body
+    judged = _body_status(path)
+    _store_like_pip(body, b"F" * 80)  # a new body, the judged metadata still there
 
-    outcome = delete_entry(str(tmp_path), str(path), DAMAGED, body_inode=judged_inode)
+    outcome = delete_entry(str(tmp_path), str(path), DAMAGED, body=judged)
+
+    assert (outcome.action, outcome.bytes_freed) == ("deleted", len(DAMAGED))
+    assert not path.exists()
+    assert body.read_bytes() == b"F" * 80
+
+
+@pytest.mark.parametrize("moment", ["before the deletion", "right before the claim"])
+def test_metadata_rewritten_with_the_same_bytes_is_kept_with_its_body(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moment: str
+) -> None:
+    """pip stored a fresh pair whose metadata has the very bytes judged (the same headers within
+    the same second): it is another file than the one read, so nothing of the pair goes."""
+    path = _make_entry(tmp_path, metadata=b"cc=4,valid headers", body=b"B" * 50)
+    read, judged = os.lstat(path), _body_status(path)
+    real_claim = entries._claim
+
+    def another_pip_stores() -> None:
+        _store_like_pip(path, b"cc=4,valid headers")
+        _store_like_pip(Path(body_path(str(path))), b"F" * 80)
+
+    def claim(claimed: str) -> str | Deletion:
+        if claimed == str(path):
+            another_pip_stores()
+        return real_claim(claimed)
+
+    if moment == "before the deletion":
+        another_pip_stores()
+    else:
+        monkeypatch.setattr(entries, "_claim", claim)
+
+    outcome = delete_entry(str(tmp_path), str(path), b"cc=4,valid headers", judged, read)
 
     assert outcome.action == "already-deleted"
-    assert path.read_bytes() == DAMAGED
-    assert body.read_bytes() == b"F" * 80
+    assert path.read_bytes() == b"cc=4,valid headers"
+    assert Path(body_path(str(path))).read_bytes() == b"F" * 80
 
 
 @pytest.mark.parametrize("moment", ["claiming the body", "checking the metadata"])
@@ -114,16 +146,16 @@ def test_of_two_racing_deleters_one_deletes_and_the_fresh_entry_survives(
     then stores its fresh download. Only one may claim the deletion, and nothing fresh is lost."""
     path = _make_entry(tmp_path)
     body = Path(body_path(str(path)))
-    judged_inode = body.stat().st_ino
+    judged = _body_status(path)
     competitor: list[Deletion] = []
 
     def another_pip_acts() -> None:
         if not competitor:
-            competitor.append(delete_entry(str(tmp_path), str(path), DAMAGED, judged_inode))
+            competitor.append(delete_entry(str(tmp_path), str(path), DAMAGED, judged))
             _store_like_pip(path, b"cc=4,fresh")
             _store_like_pip(body, b"W" * 500)
 
-    real_read, real_inode = entries.read_exact, entries._inode
+    real_read, real_identity = entries.read_exact, entries._same_identity
 
     def read(claimed: str) -> bytes | None:
         data = real_read(claimed)
@@ -131,16 +163,16 @@ def test_of_two_racing_deleters_one_deletes_and_the_fresh_entry_survives(
             another_pip_acts()
         return data
 
-    def inode(claimed: str) -> int | None:
-        number = real_inode(claimed)
+    def identity(claimed: str, status: os.stat_result) -> bool:
+        same = real_identity(claimed, status)
         if moment == "claiming the body":
             another_pip_acts()
-        return number
+        return same
 
     monkeypatch.setattr(entries, "read_exact", read)
-    monkeypatch.setattr(entries, "_inode", inode)
+    monkeypatch.setattr(entries, "_same_identity", identity)
 
-    ours = delete_entry(str(tmp_path), str(path), DAMAGED, judged_inode)
+    ours = delete_entry(str(tmp_path), str(path), DAMAGED, judged)
 
     assert ours.action == "deleted"
     assert competitor[0].action == "already-deleted" and "already gone" in competitor[0].reason
@@ -149,13 +181,58 @@ def test_of_two_racing_deleters_one_deletes_and_the_fresh_entry_survives(
     assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, body.name])
 
 
+def test_a_fresh_body_with_the_inode_of_the_judged_one_is_kept(tmp_path: Path) -> None:
+    """A filesystem gives a deleted file's inode to the next file it creates (ext4 does, at
+    once): another pip deleted the damaged pair and stored a fresh one whose body got the judged
+    body's inode. Only the inode matches: size and mtime say it is another file."""
+    path = _make_entry(tmp_path, metadata=DAMAGED, body=b"W" * 500)
+    fresh = _body_status(path)
+    judged = os.stat_result(
+        (*fresh[:6], 50, fresh.st_atime, fresh.st_mtime - 2, fresh.st_ctime),
+        {"st_mtime_ns": fresh.st_mtime_ns - 2_000_000_000},
+    )
+    assert judged.st_ino == fresh.st_ino
+
+    outcome = delete_entry(str(tmp_path), str(path), DAMAGED, judged)
+
+    assert Path(body_path(str(path))).read_bytes() == b"W" * 500
+    assert outcome.bytes_freed == len(DAMAGED)  # the metadata only
+
+
+def test_a_pip_that_found_no_body_takes_nothing_of_an_entry_another_is_deleting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second pip read the metadata just before the first took the entry, and opened the body
+    just after: it judges the metadata alone. It must not take the half the first has not
+    deleted yet: one pip deletes the entry, the other finds it gone."""
+    path = _make_entry(tmp_path)
+    judged = _body_status(path)
+    competitor: list[Deletion] = []
+    real_remove = entries._remove_claimed
+
+    def remove_then_another_pip_acts(claimed: str) -> int:
+        freed = real_remove(claimed)
+        if not competitor:  # between our first file and our second
+            competitor.append(delete_entry(str(tmp_path), str(path), DAMAGED, body=None))
+        return freed
+
+    monkeypatch.setattr(entries, "_remove_claimed", remove_then_another_pip_acts)
+
+    ours = delete_entry(str(tmp_path), str(path), DAMAGED, judged)
+
+    assert (ours.action, ours.bytes_freed) == ("deleted", len(DAMAGED) + 50)
+    assert competitor[0].action == "already-deleted", competitor
+    assert list(path.parent.iterdir()) == []
+
+
 @pytest.mark.parametrize("with_body", [False, True])
 def test_an_entry_another_process_deleted_is_reported_as_already_deleted(
     tmp_path: Path, with_body: bool
 ) -> None:
     path = Path(entry_path(str(tmp_path), URL))
 
-    outcome = delete_entry(str(tmp_path), str(path), DAMAGED, 1234 if with_body else None)
+    judged = os.lstat(tmp_path) if with_body else None  # any status: there is nothing to match
+    outcome = delete_entry(str(tmp_path), str(path), DAMAGED, judged)
 
     assert outcome.action == "already-deleted"
     assert "already gone" in outcome.reason
@@ -259,7 +336,7 @@ def test_symlinked_body_pointing_outside_is_untouched(tmp_path: Path) -> None:
     Path(body_path(str(path))).symlink_to(outside)
 
     # pip opened the body through the link: the inode it saw is the outside file's.
-    outcome = delete_entry(str(cache), str(path), DAMAGED, outside.stat().st_ino)
+    outcome = delete_entry(str(cache), str(path), DAMAGED, os.lstat(outside))
 
     assert outcome.action == "kept"
     assert path.exists()
