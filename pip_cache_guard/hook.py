@@ -641,8 +641,9 @@ def evict_rejected(path: str, gots: Mapping[str, Any] | None, problem: str) -> R
     ``gots`` are the digests pip computed (``HashMismatch.gots``). Returns what pip's downloader
     is to fetch again, or None to let pip's own error stand (and say nothing) when the file did
     not come from the cache or was fetched again once already, or when the cached copy is what
-    the index itself says (its hash equals the link's: the expected hash, from a requirements
-    file, is what differs); None too, with an event, when the entry could not be removed.
+    the index itself says (its hash equals the link's, whichever digests pip computed: then the
+    expected hash, from a requirements file, or pip's policy is what refuses it); None too,
+    with an event, when the entry could not be removed.
     """
     from pip_cache_guard import entries  # late: see LATE_MODULES
 
@@ -652,12 +653,9 @@ def evict_rejected(path: str, gots: Mapping[str, Any] | None, problem: str) -> R
     if download is None or downloader is None or path in STATE.refetched:
         return None
     STATE.refetched.add(path)
-    if gots is not None and download.link_hash is not None:
-        algorithm, expected = download.link_hash
-        got = gots.get(algorithm)
-        if got is not None and got.hexdigest() == expected:
-            return None  # the cached copy is what the index says: the expected hash differs
     rejected = _file_digest(path)
+    if download.link_hash is not None and _is_published(path, download.link_hash, gots, rejected):
+        return None  # the cached copy is what the index says: a fresh one would be the same
     held = [
         (located, deletion)
         for url in dict.fromkeys(download.urls)
@@ -758,9 +756,33 @@ def _evict_holding(located: _Located, rejected: str) -> entries.Deletion | None:
     return entries.delete_entry(cache_dir, metadata_path, metadata, judged, proven_bad=rejected)
 
 
-def _file_digest(path: str) -> str:
+def _is_published(
+    path: str, link_hash: tuple[str, str], gots: Mapping[str, Any] | None, sha256: str
+) -> bool:
+    """Whether the file has the hash the index published for it (the link's). pip computes only
+    the algorithms it expects (a requirements file's sha512 against a link's sha256), so the
+    digest is pip's if it has it, else the file's ``sha256`` the guard has, else read once."""
+    algorithm, expected = link_hash
+    got = gots.get(algorithm) if gots is not None else None
+    if got is not None:
+        digest = str(got.hexdigest())
+    elif algorithm == "sha256":
+        digest = sha256
+    elif algorithm in hashlib.algorithms_available:
+        digest = _file_digest(path, algorithm)
+    else:
+        return False
+    return digest.lower() == expected.lower()
+
+
+def _file_digest(path: str, algorithm: str = "sha256") -> str:
     with open(path, "rb") as handle:
-        return _digest(handle)
+        if algorithm == "sha256":
+            return _digest(handle)
+        digest = hashlib.new(algorithm)  # a link's other algorithm (sha512, md5...): rare
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+        return digest.hexdigest()
 
 
 def _digest(handle: Any) -> str:

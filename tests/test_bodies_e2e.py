@@ -9,8 +9,11 @@ pip's error stands after exactly one extra download. One venv per pip, several d
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import subprocess
+import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -47,6 +50,9 @@ def is_legacy(pip_version: str) -> bool:
 
 
 SDIST_PROJECT = "guardtest-golf"
+POLICY_PROJECT = "guardtest-hotel"
+# What pip 26.3 says of an sdist whose tar member its data filter refuses (tarfile's PEP 706).
+POLICY_ERROR = "Invalid member in the tar file"
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +61,35 @@ def sdist(tmp_path_factory: pytest.TempPathFactory) -> BuiltWheel:
     return build_sdist(tmp_path_factory.mktemp("sdist"), SDIST_PROJECT, "guardtest-alpha")
 
 
+def build_policy_sdist(dest: Path) -> Path:
+    """An sdist pip refuses to unpack for a policy reason, not because it cannot read it: one
+    member is a symbolic link to an absolute path, which tarfile's data filter rejects."""
+    path = dest / f"{POLICY_PROJECT.replace('-', '_')}-1.0.tar.gz"
+    top = path.name.removesuffix(".tar.gz")
+    pkg_info = f"Metadata-Version: 2.1\nName: {POLICY_PROJECT}\nVersion: 1.0\n".encode()
+    with tarfile.open(path, "w:gz") as tar:
+        member = tarfile.TarInfo(f"{top}/PKG-INFO")
+        member.size, member.mtime = len(pkg_info), 1_700_000_000
+        tar.addfile(member, io.BytesIO(pkg_info))
+        link = tarfile.TarInfo(f"{top}/escape")
+        link.type, link.linkname, link.mtime = tarfile.SYMTYPE, "/etc/hostname", 1_700_000_000
+        tar.addfile(link)
+    return path
+
+
+@pytest.fixture(scope="module")
+def policy_sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_policy_sdist(tmp_path_factory.mktemp("policy-sdist"))
+
+
 @pytest.fixture(scope="module")
 def body_index_server(
-    guardtest_wheels: dict[str, BuiltWheel], sdist: BuiltWheel
+    guardtest_wheels: dict[str, BuiltWheel], sdist: BuiltWheel, policy_sdist: Path
 ) -> Iterator[LoopbackIndex]:
     """An index of this module's own: its tests switch PEP 658 files and hashes on and off, and
-    serve broken files. It also serves the sdist."""
-    with LoopbackIndex([*(w.path for w in guardtest_wheels.values()), sdist.path]) as server:
+    serve broken files. It also serves the sdists."""
+    served = [*(w.path for w in guardtest_wheels.values()), sdist.path, policy_sdist]
+    with LoopbackIndex(served) as server:
         yield server
 
 
@@ -305,23 +333,31 @@ def test_an_index_down_during_the_refetch_gives_pips_own_error(
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("algorithm", "json_pages"),
+    [("sha256", False), ("sha512", False), ("sha512", True)],
+    ids=["sha256", "sha512", "sha512-json-page"],
+)
 def test_a_stale_hash_in_a_requirements_file_is_not_blamed_on_the_cache(
-    scene_for: Callable[[str], Scene],
+    scene_for: Callable[[str], Scene], algorithm: str, json_pages: bool
 ) -> None:
-    """The cached copy has the hash its link names: only the requirements file differs, so pip's
-    error stands at once: no download, nothing deleted, nothing said by the guard."""
+    """The cached copy has the hash its link (or the JSON page) names: only the requirements
+    file differs, so pip's error stands at once: no download, nothing deleted, nothing said by
+    the guard. With a sha512 in the file pip computes no sha256; the link's hash decides all
+    the same."""
     scene = scene_for("26.3")
+    scene.index.json_pages = json_pages
     project = "guardtest-alpha"
     scene.fill([project])
     entry = scene.entry(project)
     before = cache.stored_body(entry)
     requirements = scene.root / "requirements.txt"
-    requirements.write_text(f"{project}==1.0 --hash=sha256:{'0' * 64}\n")
+    wrong = "0" * (128 if algorithm == "sha512" else 64)
+    requirements.write_text(f"{project}==1.0 --hash={algorithm}:{wrong}\n")
     scene.index.reset_log()
 
-    result = scene.pip(
-        ["download", "--no-deps", "-d", str(scene.root / "d"), "-r", str(requirements)], "stale"
-    )
+    download = ["download", "--no-deps", "--require-hashes", "-d", str(scene.root / "d")]
+    result = scene.pip([*download, "-r", str(requirements)], "stale")
 
     assert result.returncode == 1, describe(result)
     assert HASH_ERROR in result.stderr and "Traceback" not in result.stderr, describe(result)
@@ -329,3 +365,44 @@ def test_a_stale_hash_in_a_requirements_file_is_not_blamed_on_the_cache(
     assert scene.index.count("/files/") == 0, scene.index.counts()
     assert cache.stored_body(entry) == before
     assert read_report(scene.files.report("stale"))["events"] == []
+
+
+def pips_words(stderr: str) -> str:
+    """pip's stderr without the names of its temporary directories, which differ per run."""
+    return re.sub(r"/pip-[a-z-]+-[a-z0-9_]{8}/", "/pip-tmp/", stderr)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("hashes", [True, False], ids=["link-hash", "no-hash"])
+def test_an_sdist_pip_refuses_for_a_policy_reason_is_neither_evicted_nor_blamed(
+    scene_for: Callable[[str], Scene], policy_sdist: Path, hashes: bool
+) -> None:
+    """pip's tarfile data filter refuses a member linking to an absolute path (pip raises
+    InstallationError from the filter's TarError): the archive was read through, so it is not
+    damaged, hash or no hash. The cached file stays, nothing is fetched again, and pip's own
+    error reaches the user exactly as without the guard."""
+    scene = scene_for("26.3")
+    scene.index.hashes = hashes
+    url = scene.index.file_url(policy_sdist.name)
+    entry = cache.entry_path(scene.cache_dir, url)
+
+    def download(name: str, **env: str) -> subprocess.CompletedProcess[str]:
+        args = ["download", "--no-deps", "-d", str(scene.root / name), POLICY_PROJECT]
+        return run_pip(scene.venv, args, scene.cache_dir, scene.index, scene.files.env(name, **env))
+
+    first = download("fill")  # from the index: pip refuses it already, and caches it
+    assert first.returncode == 1 and POLICY_ERROR in first.stderr, describe(first)
+    before = cache.stored_body(entry)
+    assert before == policy_sdist.read_bytes()
+    unguarded = download("unguarded", PIP_CACHE_GUARD="0")
+    scene.index.reset_log()
+
+    result = download("cached")
+
+    assert result.returncode == 1, describe(result)
+    assert pips_words(result.stderr) == pips_words(unguarded.stderr), describe(result)
+    assert POLICY_ERROR in result.stderr and "Traceback" not in result.stderr, describe(result)
+    assert scene.index.count("/files/") == 0, scene.index.counts()
+    assert cache.stored_body(entry) == before
+    assert read_report(scene.files.report("cached"))["events"] == []
+    assert scene.files.history_lines() == []

@@ -36,6 +36,10 @@ _NAMER = "_get_http_response_filename"
 # tarfile's errors and pip's InvalidWheel (a wheel whose zip or metadata it cannot read).
 _ARCHIVE_ERRORS = (zlib.error, EOFError)
 _ARCHIVE_ERROR_NAMES = frozenset({"BadZipFile", "BadGzipFile", "TarError", "InvalidWheel"})
+# A TarError that says the archive was read, and refused: tarfile's extraction filters (PEP 706)
+# reject a member for what its (checksummed) header says, a link to an absolute path, say. pip
+# reads every header before it extracts anything, so the archive is whole: no proof of damage.
+_REFUSAL_NAMES = frozenset({"FilterError"})
 
 
 def apply(module: ModuleType) -> str:
@@ -107,12 +111,15 @@ def call_healing_unreadable(
 
 
 def _unreadable(exc: BaseException) -> str | None:
-    """What says an archive could not be read, in ``exc`` or what caused it; None if nothing."""
+    """What says an archive could not be read, in ``exc`` or what caused it; None if nothing,
+    or if it was read and refused (``_REFUSAL_NAMES``)."""
     seen: BaseException | None = exc
     for _ in range(5):
         if seen is None:
             return None
         names = {cls.__name__ for cls in type(seen).__mro__}
+        if names & _REFUSAL_NAMES:
+            return None
         if isinstance(seen, _ARCHIVE_ERRORS) or names & _ARCHIVE_ERROR_NAMES:
             return f"{type(seen).__name__}: {seen}"[:200]
         seen = seen.__cause__ or seen.__context__
