@@ -79,3 +79,25 @@ def test_the_same_bytes_damaged_anew_are_new_damage(
         marks.append(_judge(_lookup(controller), cache, monkeypatch).fingerprint)
 
     assert marks[0] != marks[1]
+
+
+def test_a_pip_that_opens_the_body_after_another_took_the_entry_says_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The slower pip read the metadata just before the faster one took the damaged entry, and
+    opened the body just after: no body. That is the other pip's deletion, which it reports, not
+    a missing body: a miss, and no event of its own (it used to say "missing-body, kept")."""
+    cache = SeparateBodyFileCache(str(tmp_path / "http-v2"))
+    controller = CacheController(cache)
+    cache.set(URL, b"\x93garbage, not an entry", None)
+    cache.set_body(URL, b"the wheel's bytes")
+
+    slow = _lookup(controller)
+    fast = _judge(_lookup(controller), cache, monkeypatch)
+    monkeypatch.setattr(hook.STATE, "ledger", Ledger())
+    slow.body_file = cache.get_body(URL)
+
+    assert (fast.kind, fast.action) == ("corrupt", "deleted")
+    assert slow.body_file is None
+    assert hook.settle_hit(slow, object())  # not used: pip fetches it
+    assert hook.STATE.ledger.events() == []
