@@ -185,7 +185,8 @@ def delete_entry(
     ``proven_bad`` is the sha256 of bytes proven bad that no diagnosis of a file sees (a body pip's
     hash check rejected, size intact): the body's (with no ``body``, the metadata file's).
     Its claim carries it, so that a process killed while holding the claim leaves the proof
-    behind and ``verify --fix`` deletes the file instead of putting it back.
+    behind and ``verify --fix`` deletes the file instead of putting it back; the metadata of such
+    a body, claimed first, carries the sha256 of its own bytes, as it goes with the body.
     """
     problem = containment_problem(cache_dir, metadata_path)
     if problem == ALREADY_GONE:
@@ -203,7 +204,9 @@ def delete_entry(
     def still_judged(claimed: str) -> bool:
         return (read is None or _same_identity(claimed, read)) and read_exact(claimed) == diagnosed
 
-    metadata_proof = proven_bad if body is None else None
+    metadata_proof = proven_bad
+    if proven_bad is not None and body is not None:  # the metadata of a bad body goes with it
+        metadata_proof = hashlib.sha256(diagnosed).hexdigest()
     taken = _take(metadata_path, still_judged, metadata_proof)
     if taken.action != "deleted" or body is None:
         # Rewritten, undeletable, or taken by another pip that is deleting this entry: either

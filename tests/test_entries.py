@@ -121,10 +121,10 @@ def test_metadata_rewritten_with_the_same_bytes_is_kept_with_its_body(
         _store_like_pip(path, b"cc=4,valid headers")
         _store_like_pip(Path(body_path(str(path))), b"F" * 80)
 
-    def claim(claimed: str) -> str | Deletion:
+    def claim(claimed: str, proven_bad: str | None = None) -> str | Deletion:
         if claimed == str(path):
             another_pip_stores()
-        return real_claim(claimed)
+        return real_claim(claimed, proven_bad)
 
     if moment == "before the deletion":
         another_pip_stores()
@@ -459,7 +459,8 @@ def test_a_claim_carries_the_proof_it_was_given_and_settling_never_puts_it_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: bool
 ) -> None:
     """The file holding bytes proven bad (the body; without one, the metadata) is claimed under
-    a name that carries their sha256: a process killed right then leaves the proof behind."""
+    a name that carries their sha256: a process killed right then leaves the proof behind. The
+    metadata goes first; that of a bad body carries the sha256 of its own bytes."""
 
     metadata = b"cc=4,valid-looking metadata"
     path = _make_entry(tmp_path, metadata=metadata, body=b"rotted body" if body else None)
@@ -469,7 +470,7 @@ def test_a_claim_carries_the_proof_it_was_given_and_settling_never_puts_it_back(
 
     with pytest.raises(_Killed):
         delete_entry(
-            str(tmp_path), str(path), metadata, _inode_of_body(path) if body else None,
+            str(tmp_path), str(path), metadata, _body_status(path) if body else None,
             proven_bad=proof,
         )  # fmt: skip
     monkeypatch.undo()
@@ -477,10 +478,12 @@ def test_a_claim_carries_the_proof_it_was_given_and_settling_never_puts_it_back(
     (name,) = claimed
     assert len(os.path.basename(name)) < 255
     claim = entries.parse_claim(name)
-    assert claim == entries.Claim(name, str(held), os.getpid(), proof)
+    first = hashlib.sha256(metadata).hexdigest()  # the proof itself, without a body
+    assert claim == entries.Claim(name, str(path), os.getpid(), first)
     assert entries.holds_proven_bad(claim)
     outcome = entries.settle_claim(str(tmp_path), claim, still_good=True)
-    assert outcome.action == "deleted" and not held.exists() and not Path(name).exists()
+    assert outcome.action == "deleted" and not path.exists() and not Path(name).exists()
+    assert held.exists() == body  # a bad body left alone is an orphan, which verify deletes
 
 
 def test_claims_without_proof_still_parse_and_a_proof_of_other_bytes_proves_nothing(
