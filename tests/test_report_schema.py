@@ -1,10 +1,10 @@
 """The report's JSON Schema (docs/schemas/report-1.schema.json) says what the code writes.
 
 The schema lists kinds and actions as closed enums: these tests hold them equal to the code's own
-lists, check ``report.document`` and README's example against it, and prove the check that every
-real report of the suite goes through (``support.reports``) fails on a broken one. The last test
-runs after every other: a whole run must have met each kind and action in a report a real pip
-wrote.
+lists, check ``report.document`` and the example in docs/report.md against it, and prove the
+check that every real report of the suite goes through (``support.reports``) fails on a broken
+one. The last test runs after every other: a whole run must have met each kind and action in a
+report a real pip wrote.
 """
 
 from __future__ import annotations
@@ -60,9 +60,9 @@ def test_a_document_of_every_kind_and_action_is_valid() -> None:
     assert problems(report.document([], None, None)) == []
 
 
-def test_readmes_example_report_is_valid() -> None:
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    after = readme.split("The report, schema 1", 1)[1]
+def test_the_docs_example_report_is_valid() -> None:
+    page = (REPO_ROOT / "docs" / "report.md").read_text(encoding="utf-8")
+    after = page.split("The report, schema 1", 1)[1]
     example = after.split("```json\n", 1)[1].split("```", 1)[0]
     assert problems(json.loads(example)) == []
 

@@ -3,9 +3,9 @@ are Debian's builds, run in a chroot by ``.ci/pythons``).
 
 We ship one ``.pth`` whose import line site.py runs through Python 3.17, and no PEP 829 ``.start``
 file: on 3.15 a ``.start`` makes site.py import ``pkgutil`` and ``re`` at every start (+75 %) and
-print a traceback at every start once the package is gone (README, "Python 3.15 and later"). The
-first test fails the day an interpreter stops running that line (3.18 ignores ``.pth`` import
-lines), so the move to a ``.start`` file cannot be missed.
+print a traceback at every start once the package is gone (docs/pips-and-pythons.md, "Python
+3.14 and 3.15"). The first test fails the day an interpreter stops running that line (3.18
+ignores ``.pth`` import lines), so the move to a ``.start`` file cannot be missed.
 """
 
 from __future__ import annotations

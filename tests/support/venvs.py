@@ -30,7 +30,7 @@ DEFAULT_PYTHON = "3.11"
 SETUP_TIMEOUT = 600.0
 # Every pip of the suite that starts on each of the newest Pythons (in CI Debian's builds, run in a
 # chroot by .ci/pythons): pip 21.3.1 needs pkgutil.ImpImporter, gone in 3.12; on 3.15 pips before
-# 25.2 fail at start. README's table "Pythons and pips" is this one.
+# 25.2 fail at start. The table in docs/pips-and-pythons.md ("Python 3.14 and 3.15") is this one.
 NEW_PYTHON_PIPS = {
     "3.14": ("23.2.1", "23.3.2", "24.0", "25.1.1", "25.3", "26.1", "26.2", "26.3"),
     "3.15": ("25.2", "25.3", "26.1", "26.2", "26.3"),
