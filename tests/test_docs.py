@@ -55,6 +55,9 @@ def test_readme_stays_a_front_page() -> None:
 
 
 def test_ci_runs_the_test_command_readme_gives() -> None:
+    ci = REPO_ROOT / ".ci" / "run"
+    if not ci.exists():
+        pytest.skip(".ci/run is not in the sdist")
     text = README.read_text(encoding="utf-8")
     command = text.split("## Run the tests", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
-    assert command.strip() in (REPO_ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert command.strip() in ci.read_text(encoding="utf-8").splitlines()
