@@ -26,7 +26,7 @@ LEGACY_HTTP_DIR = "http"  # pip up to 23.2; pip 23.3+ never reads it
 WHEELS_DIR = "wheels"
 # Sections whose options pip applies, in order: general options, then the command's own section.
 # ``cache`` is ``pip cache``'s: the cache ``pip cache dir`` names. A cache-dir set only for one
-# command ([install], [download], [wheel]) applies to that command alone (README, Limits).
+# command ([install], [download], [wheel]) applies to that command alone (docs/limits.md).
 SECTIONS = ("global", "cache")
 _ENV_NAMES_IGNORED = ("version", "help")  # as pip's configuration
 

@@ -201,8 +201,9 @@ def _advice(damaged: Sequence[Event], skipped: Sequence[Event]) -> list[str]:
 def document(
     events: Sequence[Event], cache_dir: str | None, pip_version: str | None
 ) -> dict[str, Any]:
-    """The JSON report, schema 1 (see README.md). ``cache_dir`` is the HTTP cache this process
-    used; each event names the cache it is in (a child pip's may be another)."""
+    """The JSON report, schema 1 (docs/report.md; docs/schemas/report-1.schema.json checks it).
+    ``cache_dir`` is the HTTP cache this process used; each event names the cache it is in (a
+    child pip's may be another)."""
     return {
         "schema": SCHEMA_VERSION,
         "tool_version": __version__,

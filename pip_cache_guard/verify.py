@@ -62,7 +62,7 @@ _LAYOUT_DEPTH = 5  # sha224 hex digest: <h0>/<h1>/<h2>/<h3>/<h4>/<digest>
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 _READ_CHUNK = 64 * 1024  # metadata is ~1 kB (pip <= 23.2: the body too); below malloc's mmap size
 
-# Kinds only a full scan sees (documented in README.md with the hook's kinds).
+# Kinds only a full scan sees (documented in docs/damage.md with the hook's kinds).
 ORPHAN = "orphan"
 LEFTOVER_TMP = "leftover-tmp"
 BAD_WHEEL = "bad-wheel"
