@@ -15,9 +15,10 @@ They repeat the checks of CacheControl's ``Serializer.loads`` (every version pip
   never serves such an entry; standalone CacheControl's ``SeparateBodyFileCache`` serves it with an
   empty body (``IncompleteRead``, or an empty 200).
 
-Two kinds are judged by what pip does with a downloaded body (``hook.evict_rejected``), not here:
-``bad-body`` (a cached file pip could not use: it failed pip's hash check, or its archive cannot
-be read) is damage; ``index-mismatch`` (it fails again after a fresh download) is not.
+Two kinds are judged by what pip does with a downloaded body
+(``hook.rejected_files.evict_rejected``), not here: ``bad-body`` (a cached file pip could not use:
+it failed pip's hash check, or its archive cannot be read) is damage; ``index-mismatch`` (it fails
+again after a fresh download) is not.
 """
 
 from __future__ import annotations

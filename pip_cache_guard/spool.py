@@ -7,8 +7,8 @@ see ``integrations.pip_subprocess``) ``SPOOL_VARIABLE``, a private directory tha
 yet; a guarded pip that finds it set writes its events there (one JSON file, each event whole)
 instead of reporting itself, and the pip that handed it out merges them at exit into its own
 summary, report and history. Only pip's own subprocesses get it: a program that runs pip as a
-subprocess sees pip's summary as always. Stdlib only: imported with ``hook``, before pip 26.1+'s
-import barrier; ``report`` is one of ``hook.LATE_MODULES`` (a healthy run never loads it).
+subprocess sees pip's summary as always. Stdlib only: imported with ``hook.children``, before pip
+26.1+'s import barrier; ``report`` is one of ``hook.LATE_MODULES`` (a healthy run never loads it).
 """
 
 from __future__ import annotations

@@ -17,28 +17,29 @@ from cachecontrol.caches import SeparateBodyFileCache
 from cachecontrol.controller import CacheController
 
 from pip_cache_guard import hook
+from pip_cache_guard.hook import lookups
 from pip_cache_guard.ledger import Event, Ledger
 
 URL = "https://files.example/demo-1.0-py3-none-any.whl"
 FRESH, FRESH_BODY = b"the metadata of a fresh entry", b"the wheel's bytes, downloaded afresh"
 
 
-def _lookup(controller: CacheController) -> hook.Lookup:
+def _lookup(controller: CacheController) -> lookups.Lookup:
     """A lookup of URL as the guard's wrapper starts it, up to pip's read of the metadata."""
     request = types.SimpleNamespace(url=URL, headers={})
-    lookup = hook.Lookup(
+    lookup = lookups.Lookup(
         controller, request, lambda payload: msgpack.loads(payload, raw=False), key=lambda: URL
     )
-    hook.note_entry(lookup)  # what the wrapper does before calling pip's load
+    lookups.note_entry(lookup)  # what the wrapper does before calling pip's load
     lookup.data = controller.cache.get(URL)
     return lookup
 
 
-def _judge(lookup: hook.Lookup, cache: SeparateBodyFileCache, monkeypatch: Any) -> Event:
+def _judge(lookup: lookups.Lookup, cache: SeparateBodyFileCache, monkeypatch: Any) -> Event:
     """The rest of that pip's lookup: open the body there is now, judge, record in its ledger."""
     monkeypatch.setattr(hook.STATE, "ledger", Ledger())
     lookup.body_file = cache.get_body(URL)
-    assert hook.settle_failure(lookup)
+    assert lookups.settle_failure(lookup)
     (event,) = hook.STATE.ledger.events()
     return event
 
@@ -99,5 +100,5 @@ def test_a_pip_that_opens_the_body_after_another_took_the_entry_says_nothing(
 
     assert (fast.kind, fast.action) == ("corrupt", "deleted")
     assert slow.body_file is None
-    assert hook.settle_hit(slow, object())  # not used: pip fetches it
+    assert lookups.settle_hit(slow, object())  # not used: pip fetches it
     assert hook.STATE.ledger.events() == []

@@ -101,7 +101,7 @@ def test_pips_warning_is_dropped_only_for_a_lookup_the_guard_handled(
 
     monkeypatch.setattr(PIP_RUN, "verbosity", 0)  # what pip computed from its options
 
-    from pip_cache_guard.hook import Lookup
+    from pip_cache_guard.hook.lookups import Lookup
 
     class CacheController:
         def _load_from_cache(self, request: object) -> None:
@@ -178,25 +178,28 @@ def test_parameter_names_are_what_inspect_gives_for_every_function_pip_has() -> 
         assert parameter_names(function) == expected, function
 
 
+@pytest.mark.parametrize("blocked", ["pip_cache_guard.hook", "pip_cache_guard.hook.pages"])
 def test_a_wrapper_whose_decisions_cannot_be_imported_leaves_pips_call_alone(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, blocked: str
 ) -> None:
     """The guard removed under a running pip (or an import barrier it did not see coming): the
-    first call of a wrapper cannot import ``hook``, and pip's own call goes on as without it."""
-    import pip_cache_guard
+    first call of a wrapper cannot import ``hook``, or the module of its concern after another
+    wrapper imported ``hook``, and pip's own call goes on as without it."""
+    import pip_cache_guard.hook  # noqa: F401  (as another wrapper did)
 
     class Barrier:
         @staticmethod
         def find_spec(name: str, *args: object) -> None:
-            if name == "pip_cache_guard.hook":
+            if name == blocked:
                 raise ImportError("blocked, as pip 26.3 blocks late imports")
 
-    monkeypatch.delitem(sys.modules, "pip_cache_guard.hook", raising=False)
-    monkeypatch.delattr(pip_cache_guard, "hook", raising=False)
+    package, _, attribute = blocked.rpartition(".")
+    monkeypatch.delitem(sys.modules, blocked, raising=False)
+    monkeypatch.delattr(sys.modules[package], attribute, raising=False)
     monkeypatch.setattr(sys, "meta_path", [Barrier(), *sys.meta_path])
     guard_ran = []
 
-    @deciding
+    @deciding("pip_cache_guard.hook.pages")
     def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         guard_ran.append(True)
         return wrapped(*args, **kwargs)

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from pip_cache_guard import diagnose, entries, hook, report
+from pip_cache_guard import diagnose, entries, report
+from pip_cache_guard.hook import rejected_files
 from pip_cache_guard.ledger import Event
 
 from support.reports import RACE_ONLY_ACTIONS, REPORTS, ReportChecks, problems, schema_enum
@@ -40,7 +41,7 @@ def _event(kind: str, action: str, size: int = 1234) -> Event:
 
 def test_the_schemas_kinds_are_the_kinds_the_code_writes() -> None:
     verdicts = set(typing.get_args(diagnose.Kind)) - {"ok"}
-    refetched = {kind for kind, _action, _why in hook._REFETCH_EVENTS.values()}
+    refetched = {kind for kind, _action, _why in rejected_files._REFETCH_EVENTS.values()}
     assert verdicts | refetched <= schema_enum("kind")
     assert schema_enum("kind") == diagnose.DAMAGE_KINDS | NOT_DAMAGE
 

@@ -2,14 +2,14 @@
 
 Each has ``apply(module)``, chooses its patch points by what the module has (never by version
 string), says what it patched (``_import_hook`` records it) and leaves an unknown shape alone. The
-decisions (what is damage, what to delete, what to record) stay in ``hook``, ``diagnose`` and
-``entries``. The helpers here are shared by every integration.
+decisions (what is damage, what to delete, what to record) stay in ``hook`` (one module a
+concern), ``diagnose`` and ``entries``. The helpers here are shared by every integration.
 
-Patching imports nothing of the guard but this package and ``switches``: ``hook`` (with
-``diagnose``, ``ledger`` and ``spool``) is imported by the first wrapper pip calls (see
-``wrap_once``), or by the exit handler when there is something to say, so that a pip run that
-never gets there (``import pip._internal.network.session`` alone, a ``pip list``) never pays for
-it. pip 26.1+ blocks imports once an installation starts: ``hook`` is one of
+Patching imports nothing of the guard but this package and ``switches``: ``hook`` (with ``diagnose``
+and ``ledger``) and the module of one concern are imported by the first wrapper pip calls that needs
+them (see ``deciding``), or by the exit handler when there is something to say, so that a pip run
+that never gets there (``import pip._internal.network.session`` alone, a ``pip list``) never pays
+for it. pip 26.1+ blocks imports once an installation starts: ``hook`` is one of
 ``hook.LATE_MODULES``, imported right before that.
 """
 
@@ -129,21 +129,25 @@ def wrap_once(owner: Any, name: str, wrapper: Wrapper) -> bool:
     return True
 
 
-def deciding(wrapper: Wrapper) -> Wrapper:
-    """A wrapper that calls ``hook``: imported at its first call, so that a run that never calls
-    it never pays for it. If ``hook`` cannot be imported (the guard removed under a running pip, a
-    pip 26.1+ import barrier the guard did not see coming), pip's own call goes on alone."""
+def deciding(module: str) -> Callable[[Wrapper], Wrapper]:
+    """A wrapper that calls the decisions of ``module`` (``hook`` or one of its modules): imported
+    at its first call, so that a run that never calls it never pays for it. If it cannot be
+    imported (the guard removed under a running pip, a pip 26.1+ import barrier the guard did not
+    see coming), pip's own call goes on alone."""
 
-    def with_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        if _HOOK not in sys.modules:
-            try:
-                from pip_cache_guard import hook  # noqa: F401  (late: see hook.LATE_MODULES)
-            except Exception:
-                report_internal_error(f"importing {_HOOK}")
-                return wrapped(*args, **kwargs)
-        return wrapper(wrapped, instance, args, kwargs)
+    def decorate(wrapper: Wrapper) -> Wrapper:
+        def with_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+            if module not in sys.modules:
+                try:
+                    importlib.import_module(module)  # late: see hook.LATE_MODULES
+                except Exception:
+                    report_internal_error(f"importing {module}")
+                    return wrapped(*args, **kwargs)
+            return wrapper(wrapped, instance, args, kwargs)
 
-    return with_hook
+        return with_hook
+
+    return decorate
 
 
 def sum_up_at_exit() -> None:
@@ -155,13 +159,14 @@ def sum_up_at_exit() -> None:
 
 
 def _sum_up() -> None:
-    """At exit: ``hook.at_exit``. A run that never imported ``hook`` has recorded nothing, so
-    there is nothing to say unless a report is asked for; such a run never imports it."""
+    """At exit: ``hook.summing_up.at_exit``. A run that never imported ``hook`` has recorded
+    nothing, so there is nothing to say unless a report is asked for; such a run never imports
+    it."""
     if _HOOK not in sys.modules and not os.environ.get(REPORT_VARIABLE):
         return
     try:
-        from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+        from pip_cache_guard.hook import summing_up  # late: see hook.LATE_MODULES
     except Exception:
         report_internal_error("summing up at exit")
         return
-    hook.at_exit()
+    summing_up.at_exit()

@@ -46,7 +46,7 @@ from pip_cache_guard.integrations import (
 
 if TYPE_CHECKING:
     from pip_cache_guard.diagnose import Reader, Unpack
-    from pip_cache_guard.hook import Lookup
+    from pip_cache_guard.hook.lookups import Lookup
 
 _LEGACY_METHODS = ("cached_request", "conditional_headers", "update_cached_response")
 PIP_WARNING = "Cache entry deserialization failed, entry ignored"
@@ -96,13 +96,13 @@ def _reader(package: str, controller: type) -> Reader:
     moved the freshness check into ``CacheController._is_fresh`` when it began to keep them).
     Asked at the first lookup: while the controller is patched its package may still be importing
     (0.14+ sets ``__version__`` after importing it)."""
-    from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+    from pip_cache_guard.hook import lookups  # late: see hook.LATE_MODULES
 
     version = getattr(sys.modules.get(package), "__version__", None)
     name = "pip's vendored CacheControl" if package.startswith("pip._vendor.") else "cachecontrol"
     if isinstance(version, str):
         name = f"{name} {version}"
-    return hook.Reader(name, hasattr(controller, "_is_fresh"))
+    return lookups.Reader(name, hasattr(controller, "_is_fresh"))
 
 
 def _wrap_serializer(serializer: type) -> None:
@@ -121,9 +121,9 @@ def _running(lookup: Lookup | None, slot: str = "lookup") -> Iterator[None]:
         setattr(_slot, slot, outer)
 
 
-@deciding
+@deciding("pip_cache_guard.hook.lookups")
 def _capture_loads(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+    from pip_cache_guard.hook import lookups  # late: see hook.LATE_MODULES
 
     lookup: Lookup | None = getattr(_slot, "lookup", None)
     if lookup is None:
@@ -138,37 +138,37 @@ def _capture_loads(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs
             try:
                 response = wrapped(*args, **kwargs)
             except Exception:
-                hook.settle_failure(lookup)
+                lookups.settle_failure(lookup)
                 raise
             if response is None:
-                hook.settle_failure(lookup)
+                lookups.settle_failure(lookup)
             return response
         with _running(None):  # whatever loads calls is not part of this lookup
             return _guarded(wrapped, args, kwargs, lookup)
 
 
-@deciding
+@deciding("pip_cache_guard.hook.lookups")
 def _judge_prepared(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+    from pip_cache_guard.hook import lookups  # late: see hook.LATE_MODULES
 
     lookup: Lookup | None = getattr(_slot, "loading", None)
     if lookup is not None:
-        hook.judge_prepared(lookup, args[1] if len(args) > 1 else kwargs.get("cached"))
+        lookups.judge_prepared(lookup, args[1] if len(args) > 1 else kwargs.get("cached"))
     return wrapped(*args, **kwargs)
 
 
 def _load_wrapper(unpack: Unpack, reader: Callable[[], Reader]) -> Wrapper:
-    @deciding
+    @deciding("pip_cache_guard.hook.lookups")
     def guarded_load_from_cache(
         wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any
     ) -> Any:
-        from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+        from pip_cache_guard.hook import lookups  # late: see hook.LATE_MODULES
 
         request = args[0] if args else kwargs.get("request")
-        lookup = hook.Lookup(
+        lookup = lookups.Lookup(
             instance, request, unpack, key=lambda: str(request.url), reader=reader()
         )
-        hook.note_entry(lookup)
+        lookups.note_entry(lookup)
         with _running(lookup):
             return _guarded(wrapped, args, kwargs, lookup)
 
@@ -176,12 +176,12 @@ def _load_wrapper(unpack: Unpack, reader: Callable[[], Reader]) -> Wrapper:
 
 
 def _legacy_lookup_wrapper(unpack: Unpack, reader: Callable[[], Reader]) -> Wrapper:
-    @deciding
+    @deciding("pip_cache_guard.hook.lookups")
     def guarded_lookup(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+        from pip_cache_guard.hook import lookups  # late: see hook.LATE_MODULES
 
         request = args[0] if args else kwargs.get("request")
-        lookup = hook.Lookup(
+        lookup = lookups.Lookup(
             instance,
             request,
             unpack,
@@ -191,7 +191,7 @@ def _legacy_lookup_wrapper(unpack: Unpack, reader: Callable[[], Reader]) -> Wrap
         )
         # As in 0.13+: without this, a pip (or a thread) deleting what it judged would claim,
         # for a moment, the fresh file stored since, and a concurrent reader miss it.
-        hook.note_entry(lookup)
+        lookups.note_entry(lookup)
         with _running(lookup):
             return wrapped(*args, **kwargs)
 
@@ -200,18 +200,18 @@ def _legacy_lookup_wrapper(unpack: Unpack, reader: Callable[[], Reader]) -> Wrap
 
 def _guarded(wrapped: Callable[..., Any], args: Any, kwargs: Any, lookup: Lookup) -> Any:
     """Call a loader; turn a proven-damaged entry into a miss, leave everything else as it was."""
-    from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+    from pip_cache_guard.hook import lookups  # late: see hook.LATE_MODULES
 
-    hook.note_cache_dir(lookup)
+    lookups.note_cache_dir(lookup)
     try:
         response = wrapped(*args, **kwargs)
     except Exception:
-        if hook.settle_failure(lookup):
+        if lookups.settle_failure(lookup):
             return None  # the entry was damaged: a miss makes pip download afresh
         raise
     if response is None:
-        hook.settle_failure(lookup)
-    elif hook.settle_hit(lookup, response):
+        lookups.settle_failure(lookup)
+    elif lookups.settle_hit(lookup, response):
         return None
     return response
 

@@ -3,10 +3,11 @@ the cache, and how to have pip's own downloader fetch one of them once more.
 
 pip says "Using cached" in one module function that sees both the response and the link; when
 ``resp.from_cache`` is set, the guard notes the file's name (pip's own
-``_get_http_response_filename``) and the adapter that served it (``hook.note_cached_download``):
-a dict entry, no read of the file. That function returns the body's chunks lazily, so no frame of
-the guard is on the stack while pip talks to the index (pip prints a traceback for some network
-errors: it must not show the guard). Patch points, chosen by what the module has:
+``_get_http_response_filename``) and the adapter that served it
+(``hook.rejected_files.note_download``): a dict entry, no read of the file. That function returns
+the body's chunks lazily, so no frame of the guard is on the stack while pip talks to the index (pip
+prints a traceback for some network errors: it must not show the guard). Patch points, chosen by
+what the module has:
 
 - ``_prepare_download(resp, link, ...)`` (pip 21.3 - 25.1) or ``_log_download(resp, link, ...)``
   (pip 25.2+, called again for each resumed range, never from the cache), on the direct path and
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from pip_cache_guard.integrations import deciding, has_parameters, wrap_once
 
 if TYPE_CHECKING:
-    from pip_cache_guard.hook import Refetch
+    from pip_cache_guard.hook.rejected_files import Refetch
 
 _REPORTERS = ("_log_download", "_prepare_download")
 _NAMER = "_get_http_response_filename"
@@ -61,24 +62,24 @@ def apply(module: ModuleType) -> str:
 
 
 def _reporter_wrapper(file_name: Callable[[Any, Any], str]) -> Callable[..., Any]:
-    @deciding
+    @deciding("pip_cache_guard.hook.rejected_files")
     def note_response(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+        from pip_cache_guard.hook import rejected_files  # late: see hook.LATE_MODULES
 
         resp = args[0] if args else kwargs.get("resp")
         link = args[1] if len(args) > 1 else kwargs.get("link")
-        hook.note_download(resp, link, file_name)
+        rejected_files.note_download(resp, link, file_name)
         return wrapped(*args, **kwargs)
 
     return note_response
 
 
-@deciding
+@deciding("pip_cache_guard.hook.rejected_files")
 def _remember_downloader(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+    from pip_cache_guard.hook import rejected_files  # late: see hook.LATE_MODULES
 
     result = wrapped(*args, **kwargs)
-    hook.note_downloader(instance)
+    rejected_files.note_downloader(instance)
     return result
 
 
@@ -89,7 +90,7 @@ def call_healing_unreadable(
     and came from the cache, evict it, have pip's downloader fetch it again, and call once more.
     For wrappers that are ``deciding``.
     """
-    from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+    from pip_cache_guard.hook import rejected_files  # late: see hook.LATE_MODULES
 
     try:
         return wrapped(*args, **kwargs)
@@ -97,16 +98,18 @@ def call_healing_unreadable(
         problem = _unreadable(exc)
         if problem is None or path is None:
             raise
-        refetch = hook.evict_rejected(path, None, f"the cached file cannot be read ({problem})")
+        refetch = rejected_files.evict_rejected(
+            path, None, f"the cached file cannot be read ({problem})"
+        )
         if refetch is None:
             raise
     fetch_again(refetch)
     try:
         result = wrapped(*args, **kwargs)
     except Exception as exc:
-        hook.settle_refetch(refetch, "rejected" if _unreadable(exc) else "refetched")
+        rejected_files.settle_refetch(refetch, "rejected" if _unreadable(exc) else "refetched")
         raise
-    hook.settle_refetch(refetch, "refetched")
+    rejected_files.settle_refetch(refetch, "refetched")
     return result
 
 
@@ -131,12 +134,12 @@ def fetch_again(refetch: Refetch) -> None:
 
     pip's errors (an index that is down) pass unchanged; the event says the entry stays deleted.
     """
-    from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+    from pip_cache_guard.hook import rejected_files  # late: see hook.LATE_MODULES
 
     try:
         path = refetch.download_again()
     except BaseException:
-        hook.settle_refetch(refetch, "failed")
+        rejected_files.settle_refetch(refetch, "failed")
         raise
     if os.path.abspath(path) != refetch.path:  # another file name (Content-Disposition)
         os.replace(path, refetch.path)

@@ -8,11 +8,11 @@ ETag changes. Two modules, one job:
 
 - ``pip._internal.index.collector``: ``_get_simple_response(url, session, ...)`` (pip 22.2 - 26.3;
   ``_get_html_response(url, session)`` in 21.3 - 22.1) returns the response; the guard notes
-  whether it came from the cache (``hook.note_page``).
+  whether it came from the cache (``hook.pages.note_page``).
 - ``pip._internal.index.package_finder``: ``PackageFinder.process_project_url(self, project_url,
   link_evaluator)`` (21.3 - 26.3) fetches a page and parses it. When it raises for a page that
-  came from the cache, ``hook.settle_page`` evicts the entry and the guard calls it once more:
-  pip's own code fetches and parses the page afresh, and ``hook.settle_page_refetch`` records
+  came from the cache, ``hook.pages.settle_page`` evicts the entry and the guard calls it once more:
+  pip's own code fetches and parses the page afresh, and ``hook.pages.settle_page_refetch`` records
   how that went (a page that fails again is the index's, one that was not served is only
   deleted). Anything else raises as before.
 
@@ -56,18 +56,18 @@ def _apply_to_finder(module: ModuleType, finder: type) -> str:
     return "PackageFinder.process_project_url"
 
 
-@deciding
+@deciding("pip_cache_guard.hook.pages")
 def _noting_fetch(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+    from pip_cache_guard.hook import pages  # late: see hook.LATE_MODULES
 
     response = wrapped(*args, **kwargs)
-    hook.note_page(args[0] if args else kwargs.get("url"), response)
+    pages.note_page(args[0] if args else kwargs.get("url"), response)
     return response
 
 
-@deciding
+@deciding("pip_cache_guard.hook.pages")
 def _refetching_process(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+    from pip_cache_guard.hook import pages  # late: see hook.LATE_MODULES
 
     try:
         return wrapped(*args, **kwargs)
@@ -77,13 +77,13 @@ def _refetching_process(wrapped: Callable[..., Any], instance: Any, args: Any, k
             project_url = args[0] if args else kwargs["project_url"]
             return instance._link_collector.session, str(project_url.url)
 
-        refetch = hook.settle_page(locate, error)
+        refetch = pages.settle_page(locate, error)
         if refetch is None:
             raise
     try:
         links = wrapped(*args, **kwargs)
     except Exception:
-        hook.settle_page_refetch(refetch, parsed=False)
+        pages.settle_page_refetch(refetch, parsed=False)
         raise
-    hook.settle_page_refetch(refetch, parsed=True)
+    pages.settle_page_refetch(refetch, parsed=True)
     return links

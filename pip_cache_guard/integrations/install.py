@@ -26,7 +26,7 @@ def apply(module: ModuleType) -> str:
     return BARRIER
 
 
-@deciding  # imports hook itself first
+@deciding("pip_cache_guard.hook")  # imports hook itself first
 def _import_first(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     from pip_cache_guard import hook  # late: see hook.LATE_MODULES
 

@@ -2,11 +2,11 @@
 
 Every subprocess pip starts itself, among them the second pip that installs an sdist's build
 dependencies, goes through ``call_subprocess`` in ``pip._internal.utils.subprocess``, which every
-pip since 21.3 (checked: 21.3 - 26.3) gives an ``extra_environ`` parameter, merged into the
-child's environment. The wrapper adds ``spool.SPOOL_VARIABLE`` there, so that a guarded child pip
-hands what it healed to this pip (``hook.spool_for_children``) and this pip's summary, report and
-history tell it. This process's own environment is left as it was. The module is patched right
-after it executed, before pip's modules bind ``call_subprocess`` by name.
+pip since 21.3 (checked: 21.3 - 26.3) gives an ``extra_environ`` parameter, merged into the child's
+environment. The wrapper adds ``spool.SPOOL_VARIABLE`` there, so that a guarded child pip hands what
+it healed to this pip (``hook.children.spool_for_children``) and this pip's summary, report and
+history tell it. This process's own environment is left as it was. The module is patched right after
+it executed, before pip's modules bind ``call_subprocess`` by name.
 """
 
 from __future__ import annotations
@@ -37,11 +37,12 @@ def apply(module: ModuleType) -> str:
 
 
 def _spool_wrapper(position: int) -> Callable[..., Any]:
-    @deciding
+    @deciding("pip_cache_guard.hook.children")
     def with_spool(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        from pip_cache_guard import hook, spool  # late: see hook.LATE_MODULES
+        from pip_cache_guard import spool  # late: see hook.LATE_MODULES
+        from pip_cache_guard.hook import children
 
-        path = hook.spool_for_children() if len(args) <= position else None
+        path = children.spool_for_children() if len(args) <= position else None
         if path is not None:
             extra = dict(kwargs.get(PARAMETER) or {})
             extra.setdefault(spool.SPOOL_VARIABLE, path)

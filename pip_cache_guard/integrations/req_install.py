@@ -27,7 +27,7 @@ def apply(module: ModuleType) -> str:
     return "InstallRequirement.install"
 
 
-@deciding
+@deciding("pip_cache_guard.hook.rejected_files")
 def _install(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     path = getattr(instance, "local_file_path", None)
     return call_healing_unreadable(wrapped, args, kwargs, path)

@@ -27,7 +27,7 @@ def apply(module: ModuleType) -> str:
     return FUNCTION
 
 
-@deciding
+@deciding("pip_cache_guard.hook.rejected_files")
 def _unpack(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     path = args[0] if args else kwargs.get("filename")
     return call_healing_unreadable(wrapped, args, kwargs, path)

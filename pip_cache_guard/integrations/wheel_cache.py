@@ -7,11 +7,11 @@ supported_tags)`` picks one and returns its link, or ``link`` itself when there 
 (``ORIGIN_JSON_NAME``, ``DirectUrl``) reads the ``origin.json`` beside the wheel: 22.2 - 23.1 stop
 on a damaged one (and on rebuilding beside it), 23.2+ warn "Ignoring invalid cache entry origin
 file" and use the wheel all the same, as they do one without that file. The guard wraps
-``SimpleWheelCache.get``: a pick that ``hook.settle_built_wheel`` rejects is deleted and the lookup
-is asked once more, so pip takes another cached wheel or builds from the sdist again in this run.
-One retry; a second bad pick is a miss. ``origin.json`` is judged only for a pip that stops on it,
-and never costs the wheel. This run's own builds (``EphemWheelCache``, a subclass) are left alone.
-A module without this shape is left alone, and ``apply`` says so (for ``doctor``).
+``SimpleWheelCache.get``: a pick that ``hook.built_wheels.settle_built_wheel`` rejects is deleted
+and the lookup is asked once more, so pip takes another cached wheel or builds from the sdist again
+in this run. One retry; a second bad pick is a miss. ``origin.json`` is judged only for a pip that
+stops on it, and never costs the wheel. This run's own builds (``EphemWheelCache``, a subclass) are
+left alone. A module without this shape is left alone, and ``apply`` says so (for ``doctor``).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _origin_reader(module: ModuleType) -> Callable[[str], str | None] | None:
     """pip's own judgement of an ``origin.json``, as a reason it is damaged or None; None for a
     pip without origin files (before 22.2) or one that ignores a damaged one (23.2+)."""
     direct_url = getattr(module, "DirectUrl", None)
-    # hook.ORIGIN_FILE (hook is imported only by the first call of a wrapper)
+    # hook.built_wheels.ORIGIN_FILE (imported only by the first call of a wrapper)
     if getattr(module, "ORIGIN_JSON_NAME", None) != "origin.json" or direct_url is None:
         return None
     if _tolerates_damaged_origin(getattr(module, "CacheEntry", None)):
@@ -86,18 +86,20 @@ def _tolerates_damaged_origin(cache_entry: Any) -> bool:
 
 
 def _checked_get(ephemeral: type, origin_problem: Callable[[str], str | None] | None) -> Wrapper:
-    @deciding
+    @deciding("pip_cache_guard.hook.built_wheels")
     def checked_get(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        from pip_cache_guard import hook  # late: see hook.LATE_MODULES
+        from pip_cache_guard.hook import built_wheels  # late: see hook.LATE_MODULES
 
         link = args[0] if args else kwargs.get("link")
         found = wrapped(*args, **kwargs)
         if found is link or isinstance(instance, ephemeral):
             return found
-        if not hook.settle_built_wheel(instance, found, link, origin_problem):
+        if not built_wheels.settle_built_wheel(instance, found, link, origin_problem):
             return found
         again = wrapped(*args, **kwargs)  # another cached wheel, or ``link``: pip builds
-        if again is link or not hook.settle_built_wheel(instance, again, link, origin_problem):
+        if again is link or not built_wheels.settle_built_wheel(
+            instance, again, link, origin_problem
+        ):
             return again
         return link
 

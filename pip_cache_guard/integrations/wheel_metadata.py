@@ -28,7 +28,7 @@ def apply(module: ModuleType) -> str:
     return f"WheelDistribution.{METHOD}"
 
 
-@deciding
+@deciding("pip_cache_guard.hook.rejected_files")
 def _read_metadata(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     path = getattr(getattr(instance, "req", None), "local_file_path", None)
     return call_healing_unreadable(wrapped, args, kwargs, path)
