@@ -60,11 +60,15 @@ LATE_MODULES = (
 )
 
 
+# What became of what pip's own code fetched once more (``rejected_files``, ``pages``).
 RefetchOutcome = Literal["refetched", "failed", "rejected"]
 
 
 class GuardState:
-    """What this process's guard saw (what it patched, and pip's verbosity: ``PIP_RUN``)."""
+    """What this process's guard saw (what it patched, and pip's verbosity: ``PIP_RUN``).
+
+    One for the whole process, kept here for every concern's module: threads and a pip run
+    inside another pip's process (a build backend's) must meet the same ledger and spool."""
 
     def __init__(self) -> None:
         self.ledger = Ledger()

@@ -1,4 +1,5 @@
-"""Child pips (a build environment's, one a script starts): one spool, one summary.
+"""Child pips (those pip starts itself, as the one that installs an sdist's build dependencies):
+one spool, so that the user sees one summary, one report and one history line.
 
 The outermost guarded pip owns the spool (``spool``) and merges what its children handed over; a
 child pip hands its events over at exit instead of reporting them itself.
