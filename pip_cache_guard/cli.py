@@ -148,7 +148,7 @@ def _naming(root: str) -> list[str]:
 
 def command_line(words: Sequence[str]) -> str:
     """``words`` as one command line to paste into this platform's shell."""
-    if os.name == "nt":
+    if os.name == "nt":  # Windows: written to the documentation, run only in the forge's workflow
         import subprocess  # only for its quoting, which is cmd.exe's
 
         return subprocess.list2cmdline(words)

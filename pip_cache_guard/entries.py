@@ -334,6 +334,7 @@ def claimant_alive(claim: Claim) -> bool:
     Only POSIX can ask (signal 0); elsewhere a claim is taken as abandoned: claims live for
     microseconds, and what ``verify`` then does with one is what its owner would have done.
     """
+    # Windows: written to the documentation, run only in the forge's workflow
     if os.name != "posix":
         return False
     try:

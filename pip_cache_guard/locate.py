@@ -131,6 +131,8 @@ def _option_name(name: str) -> str:
 
 
 def _config_name() -> str:
+    # Windows and macOS branches in this and the next three functions: written to the
+    # documentation (pip's own appdirs), run only in the forge's workflow.
     return "pip.ini" if sys.platform.startswith("win") else "pip.conf"
 
 

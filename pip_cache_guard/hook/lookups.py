@@ -189,7 +189,8 @@ def _record_alone(lookup: Lookup, verdict: Verdict, body: os.stat_result | None)
         reason = f"{reason}; written {in_progress:.0f} s ago, so possibly by a writer still at work"
     elif verdict.is_damage:
         # This load becomes a miss, so pip never reads the body it opened: close it before the
-        # claim, because Windows cannot rename an open file.
+        # claim, because Windows cannot rename an open file (written to the documentation, run
+        # only in the forge's workflow).
         _close(lookup.body_file)
         outcome = entries.delete_entry(
             cache_dir, metadata_path, lookup.data, body, lookup.read_identity
