@@ -29,6 +29,7 @@ import os
 from typing import TYPE_CHECKING, Any, Callable, Literal, TypeVar
 
 from pip_cache_guard._import_hook import import_reaching
+from pip_cache_guard.diagnose import DAMAGE_KINDS
 from pip_cache_guard.ledger import Event, Ledger
 from pip_cache_guard.switches import report_internal_error
 
@@ -145,6 +146,25 @@ def keep(
     event = Event(redacted, cache_file, kind, reason, action, size, fingerprint, cache_dir)
     STATE.ledger.record(cache_dir, key, event)
     return event
+
+
+def keep_refetch(evicted: Any, what_followed: tuple[str, str, str]) -> None:
+    """Record the one event of an entry evicted for pip to fetch once more (a file or a page),
+    once pip's second attempt is over: ``what_followed`` is (kind, action, what happened). Only
+    damage carries the fingerprint of what was met (the history counts each damage once)."""
+    kind, action, what_then = what_followed
+    reason = f"{evicted.reason}; {what_then}"
+    mark = evicted.fingerprint if kind in DAMAGE_KINDS else ""
+    keep(
+        evicted.cache_dir,
+        evicted.key,
+        evicted.cache_file,
+        kind,
+        reason,
+        action,
+        evicted.bytes_freed,
+        mark,
+    )
 
 
 def cache_directory(cache: Any) -> str | None:

@@ -10,12 +10,12 @@ import contextlib
 import os
 from typing import TYPE_CHECKING, Any, Callable
 
-from pip_cache_guard.diagnose import DAMAGE_KINDS
 from pip_cache_guard.hook import (
     STATE,
     RefetchOutcome,
     cache_directory,
     keep,
+    keep_refetch,
     metadata_file,
     never_raises,
 )
@@ -108,12 +108,7 @@ def settle_page_refetch(refetch: PageRefetch, parsed: bool) -> None:
     turns an index that is down into an empty list of links, not an error)."""
     served = refetch.url in STATE.served_pages
     outcome: RefetchOutcome = "failed" if not served else "refetched" if parsed else "rejected"
-    kind, action, what_then = _PAGE_REFETCH_EVENTS[outcome]
-    mark = refetch.fingerprint if kind in DAMAGE_KINDS else ""
-    keep(
-        refetch.cache_dir, refetch.key, refetch.cache_file, kind,
-        f"{refetch.reason}; {what_then}", action, refetch.bytes_freed, mark,
-    )  # fmt: skip
+    keep_refetch(refetch, _PAGE_REFETCH_EVENTS[outcome])
 
 
 def _delete_page_files(cache_dir: str, metadata_path: str) -> tuple[entries.Deletion, str]:

@@ -13,12 +13,13 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable
 
-from pip_cache_guard.diagnose import DAMAGE_KINDS, Unpack, stored_body
+from pip_cache_guard.diagnose import Unpack, stored_body
 from pip_cache_guard.hook import (
     STATE,
     RefetchOutcome,
     cache_directory,
     keep,
+    keep_refetch,
     metadata_file,
     never_raises,
 )
@@ -156,13 +157,7 @@ _REFETCH_EVENTS: dict[str, tuple[str, str, str]] = {
 @never_raises(None)
 def settle_refetch(refetch: Refetch, outcome: RefetchOutcome) -> None:
     """Record the one event of a rejected cached file, once pip's second attempt is over."""
-    kind, action, what_then = _REFETCH_EVENTS[outcome]
-    reason = f"{refetch.reason}; {what_then}"
-    mark = refetch.fingerprint if kind in DAMAGE_KINDS else ""
-    keep(
-        refetch.cache_dir, refetch.key, refetch.cache_file, kind, reason, action,
-        refetch.bytes_freed, mark,
-    )  # fmt: skip
+    keep_refetch(refetch, _REFETCH_EVENTS[outcome])
 
 
 # (cache directory, cache key, metadata file, msgpack decoder) of one URL in pip's HTTP cache.
