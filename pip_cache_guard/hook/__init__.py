@@ -3,6 +3,8 @@
 The integrations (``pip_cache_guard.integrations``) call the decisions from their wrappers:
 
 - ``lookups``: judge an HTTP-cache lookup, delete and record a damaged entry;
+- ``body_digests``: hash a cached body while pip reads it, against the digest its entry gives;
+  record the digest of a body pip stores;
 - ``rejected_files``: a file pip downloaded from a cache hit and then rejected: evict the entry
   holding exactly those bytes, and record how pip's own downloader fetched it again;
 - ``built_wheels``: a wheel pip built and cached that cannot be read (or its ``origin.json``);
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 # ``integrations.install`` imports these right before that, in runs that install, and only there.
 LATE_MODULES = (
     "pip_cache_guard.hook",
+    "pip_cache_guard.hook.body_digests",
     "pip_cache_guard.hook.lookups",
     "pip_cache_guard.hook.rejected_files",
     "pip_cache_guard.hook.built_wheels",

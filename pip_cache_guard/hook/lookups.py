@@ -25,7 +25,15 @@ from pip_cache_guard.diagnose import (
 from pip_cache_guard.diagnose import (
     Reader as Reader,  # the integrations build one for each lookup
 )
-from pip_cache_guard.hook import STATE, cache_directory, keep, metadata_file, never_raises
+from pip_cache_guard.hook import (
+    STATE,
+    body_digests,
+    cache_directory,
+    keep,
+    metadata_file,
+    never_raises,
+)
+from pip_cache_guard.hook.body_digests import Expectation
 
 
 class Lookup:
@@ -39,6 +47,7 @@ class Lookup:
         key: Callable[[], str],  # the cache key (URL), computed only when needed
         decide_in_loads: bool = False,
         reader: Reader = PIP_VENDORED,  # the CacheControl whose controller runs this lookup
+        watches_bodies: bool = False,  # pip's own: bodies are checked against their digest
     ) -> None:
         self.controller = controller
         self.request = request
@@ -46,10 +55,13 @@ class Lookup:
         self.reader = reader
         self.key = key
         self.decide_in_loads = decide_in_loads
+        self.watches_bodies = watches_bodies
         self.data: bytes | None = None
         self.body_file: Any = None
-        # What ``judge_prepared`` found in the document pip decoded (None: not judged that way).
+        # What ``judge_prepared`` found in the document pip decoded (None: not judged that way),
+        # and what the document says its body must hash to (``body_digests``).
         self.verdict: Verdict | None = None
+        self.expectation: Expectation | None = None
         self.body: os.stat_result | None = None
         # The entry's metadata file just before pip read it (``note_entry``), if it was taken.
         self.read_identity: os.stat_result | None = None
@@ -120,6 +132,8 @@ def judge_prepared(lookup: Lookup, document: Any) -> None:
     lookup.body = _body_status(lookup.body_file)
     body_size = lookup.body.st_size if lookup.body is not None else None
     lookup.verdict = judge_document(document, None, body_size, lookup.reader)
+    if lookup.watches_bodies and not lookup.verdict.is_damage:
+        lookup.expectation = body_digests.expectation(document, body_size)
 
 
 @never_raises(False)

@@ -2,7 +2,9 @@
 
 pip rejects a file (a hash mismatch, an archive it cannot read): the entry that holds exactly the
 rejected bytes is evicted (``evict_rejected``), pip's own downloader fetches the file once more
-(``integrations.download.fetch_again``) and ``settle_refetch`` records how that went.
+(``integrations.download.fetch_again``) and ``settle_refetch`` records how that went. A file
+written from a cached body that failed its digest (``hook.body_digests``) goes the same way
+(``evict_mismatched``), before pip uses it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pip_cache_guard.diagnose import Unpack, stored_body
 from pip_cache_guard.hook import (
     STATE,
     RefetchOutcome,
+    body_digests,
     cache_directory,
     keep,
     keep_refetch,
@@ -25,13 +28,13 @@ from pip_cache_guard.hook import (
 )
 
 if TYPE_CHECKING:
-    from pip_cache_guard import entries
+    from pip_cache_guard import digests, entries
 
 
 class CachedDownload:
     """A file pip's downloader wrote from a cache hit: what served it, and what it came from."""
 
-    __slots__ = ("adapter", "link", "link_hash", "urls")
+    __slots__ = ("adapter", "link", "link_hash", "response", "urls")
 
     def __init__(
         self,
@@ -39,8 +42,10 @@ class CachedDownload:
         urls: tuple[str, ...],  # the response's URL, then the link's (they differ after a redirect)
         link_hash: tuple[str, str] | None,  # (algorithm, hex digest) the link carries, if any
         adapter: Any,  # the CacheControl adapter that served it: its cache and controller
+        response: Any,  # the response itself: whether its body matched its digest
     ) -> None:
         self.link, self.urls, self.link_hash, self.adapter = link, urls, link_hash, adapter
+        self.response = response
 
 
 class Refetch:
@@ -72,6 +77,10 @@ def note_download(resp: Any, link: Any, file_name: Callable[[Any, Any], str]) ->
     A dict entry by the file name pip gives it (``file_name``, pip's own function); no read.
     """
     name = str(file_name(resp, link))
+    algorithm, digest = getattr(link, "hash_name", None), getattr(link, "hash", None)
+    link_hash = (str(algorithm), str(digest)) if algorithm and digest else None
+    if link_hash is not None:
+        body_digests.stop_watching(resp)  # pip checks the link's hash itself
     if not getattr(resp, "from_cache", False):
         STATE.cached_downloads.pop(name, None)  # the same name, fetched from the index this time
         return
@@ -79,10 +88,8 @@ def note_download(resp: Any, link: Any, file_name: Callable[[Any, Any], str]) ->
     adapter = getattr(resp, "connection", None)
     if not link_url or adapter is None:
         return
-    algorithm, digest = getattr(link, "hash_name", None), getattr(link, "hash", None)
-    link_hash = (str(algorithm), str(digest)) if algorithm and digest else None
     urls = tuple(url for url in (str(getattr(resp, "url", "") or ""), link_url) if url)
-    STATE.cached_downloads[name] = CachedDownload(link, urls, link_hash, adapter)
+    STATE.cached_downloads[name] = CachedDownload(link, urls, link_hash, adapter, resp)
 
 
 @never_raises(None)
@@ -142,6 +149,27 @@ def evict_rejected(path: str, gots: Mapping[str, Any] | None, problem: str) -> R
     return Refetch(path, cache_dir, key, metadata_path, freed, problem, mark, download_again)
 
 
+@never_raises(None)
+def evict_mismatched(path: str) -> tuple[Refetch, digests.Expected] | None:
+    """pip's downloader wrote ``path`` from a cached body that did not match its digest (the
+    guard's record, or the server's): evict the entry holding those bytes, as for a file pip
+    rejected (``evict_rejected``). Returns what to fetch again and the digest it failed."""
+    download = STATE.cached_downloads.get(os.path.basename(path))
+    expected = body_digests.failed_digest(download.response) if download is not None else None
+    if expected is None:
+        return None
+    refetch = evict_rejected(path, None, f"the cached file does not match {expected.source}")
+    return (refetch, expected) if refetch is not None else None
+
+
+@never_raises("refetched")
+def digest_outcome(path: str, expected: digests.Expected) -> RefetchOutcome:
+    """Whether the file fetched once more has the digest the evicted body failed: if it does not
+    either, the index serves other bytes than that digest says, and the cache was not the cause."""
+    fresh = _file_digest(path, expected.algorithm)
+    return "refetched" if expected.matches(fresh) else "rejected"
+
+
 _REFETCH_EVENTS: dict[str, tuple[str, str, str]] = {
     "refetched": ("bad-body", "refetched", "evicted and fetched again: the fresh copy is good"),
     "failed": ("bad-body", "deleted", "evicted; fetching it again failed (pip's error says why)"),
@@ -149,7 +177,7 @@ _REFETCH_EVENTS: dict[str, tuple[str, str, str]] = {
         "index-mismatch",
         "refetched",
         "a fresh download fails the same way: the index serves the file so (it does not match "
-        "its hash, or cannot be read); the cache was not the cause",
+        "its hash or digest, or cannot be read); the cache was not the cause",
     ),
 }
 

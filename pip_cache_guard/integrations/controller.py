@@ -73,17 +73,20 @@ def apply(module: ModuleType) -> str:
         return msgpack.loads(payload, raw=False)
 
     reader = functools.partial(_reader, package, controller)
+    pips_own = package.endswith("pip._vendor.cachecontrol")  # pip's, or pipenv's copy of pip's
     if has_parameters(controller, "_load_from_cache", ["self", "request"], exact=True):
         _wrap_serializer(serializer)
-        wrap_once(controller, "_load_from_cache", _load_wrapper(unpack, reader))
+        wrap_once(controller, "_load_from_cache", _load_wrapper(unpack, reader, pips_own))
         patched = "CacheController._load_from_cache"
     elif all(has_parameters(controller, name, ["self", "request"]) for name in _LEGACY_METHODS):
         _wrap_serializer(serializer)
         for name in _LEGACY_METHODS:
-            wrap_once(controller, name, _legacy_lookup_wrapper(unpack, reader))
+            wrap_once(controller, name, _legacy_lookup_wrapper(unpack, reader, pips_own))
         patched = "Serializer.loads inside CacheController lookups"
     else:
         return "unsupported: unknown CacheController"
+    if pips_own and _record_stored_bodies(controller, serializer, msgpack):
+        patched += ", Serializer.dumps"
     _fold_warning(module)
     sum_up_at_exit()
     return patched
@@ -131,6 +134,7 @@ def _capture_loads(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs
     lookup.data = args[1] if len(args) > 1 else kwargs.get("data")
     lookup.body_file = args[2] if len(args) > 2 else kwargs.get("body_file")
     lookup.verdict = lookup.body = lookup.damaged = None  # judged afresh for these bytes
+    lookup.expectation = None
     with _running(lookup, "loading"):  # the serializer is decoding this lookup's bytes
         if not lookup.decide_in_loads:
             # Judged here, not after the controller: before it logs its warning, and while the
@@ -149,15 +153,54 @@ def _capture_loads(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs
 
 @deciding("pip_cache_guard.hook.lookups")
 def _judge_prepared(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    from pip_cache_guard.hook import lookups  # late: see hook.LATE_MODULES
+    from pip_cache_guard.hook import body_digests, lookups  # late: see hook.LATE_MODULES
 
     lookup: Lookup | None = getattr(_slot, "loading", None)
-    if lookup is not None:
-        lookups.judge_prepared(lookup, args[1] if len(args) > 1 else kwargs.get("cached"))
-    return wrapped(*args, **kwargs)
+    if lookup is None:
+        return wrapped(*args, **kwargs)
+    lookups.judge_prepared(lookup, args[1] if len(args) > 1 else kwargs.get("cached"))
+    response = wrapped(*args, **kwargs)
+    if lookup.expectation is not None:
+        body_digests.watch(response, lookup.expectation)
+    return response
 
 
-def _load_wrapper(unpack: Unpack, reader: Callable[[], Reader]) -> Wrapper:
+def _record_stored_bodies(controller: type, serializer: type, msgpack: Any) -> bool:
+    """Have ``Serializer.dumps(self, request, response, body=None)`` (every pip 21.3 - 26.3) add
+    the guard's record of the body it stores (``hook.body_digests``), which
+    ``CacheController._cache_set`` (pip 23.2+) hands to the cache apart from the metadata."""
+    if not has_parameters(serializer, "dumps", ["self", "request", "response", "body"]):
+        return False
+
+    def pack(value: Any) -> bytes:
+        return bytes(msgpack.dumps(value, use_bin_type=True))
+
+    @deciding("pip_cache_guard.hook.body_digests")
+    def recording_dumps(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        from pip_cache_guard.hook import body_digests  # late: see hook.LATE_MODULES
+
+        blob = wrapped(*args, **kwargs)
+        response = args[1] if len(args) > 1 else kwargs.get("response")
+        body = args[2] if len(args) > 2 else kwargs.get("body")
+        return body_digests.with_record(blob, response, body, pack) or blob
+
+    wrap_once(serializer, "dumps", recording_dumps)
+    if has_parameters(
+        controller, "_cache_set", ["self", "cache_url", "request", "response", "body"]
+    ):
+        wrap_once(controller, "_cache_set", _storing_apart)
+    return True
+
+
+@deciding("pip_cache_guard.hook.body_digests")
+def _storing_apart(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    from pip_cache_guard.hook import body_digests  # late: see hook.LATE_MODULES
+
+    with body_digests.storing_apart(args[3] if len(args) > 3 else kwargs.get("body")):
+        return wrapped(*args, **kwargs)
+
+
+def _load_wrapper(unpack: Unpack, reader: Callable[[], Reader], pips_own: bool) -> Wrapper:
     @deciding("pip_cache_guard.hook.lookups")
     def guarded_load_from_cache(
         wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any
@@ -166,7 +209,12 @@ def _load_wrapper(unpack: Unpack, reader: Callable[[], Reader]) -> Wrapper:
 
         request = args[0] if args else kwargs.get("request")
         lookup = lookups.Lookup(
-            instance, request, unpack, key=lambda: str(request.url), reader=reader()
+            instance,
+            request,
+            unpack,
+            key=lambda: str(request.url),
+            reader=reader(),
+            watches_bodies=pips_own,
         )
         lookups.note_entry(lookup)
         with _running(lookup):
@@ -175,7 +223,7 @@ def _load_wrapper(unpack: Unpack, reader: Callable[[], Reader]) -> Wrapper:
     return guarded_load_from_cache
 
 
-def _legacy_lookup_wrapper(unpack: Unpack, reader: Callable[[], Reader]) -> Wrapper:
+def _legacy_lookup_wrapper(unpack: Unpack, reader: Callable[[], Reader], pips_own: bool) -> Wrapper:
     @deciding("pip_cache_guard.hook.lookups")
     def guarded_lookup(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         from pip_cache_guard.hook import lookups  # late: see hook.LATE_MODULES
@@ -188,6 +236,7 @@ def _legacy_lookup_wrapper(unpack: Unpack, reader: Callable[[], Reader]) -> Wrap
             key=lambda: str(instance.cache_url(request.url)),
             decide_in_loads=True,
             reader=reader(),
+            watches_bodies=pips_own,
         )
         # As in 0.13+: without this, a pip (or a thread) deleting what it judged would claim,
         # for a moment, the fresh file stored since, and a concurrent reader miss it.

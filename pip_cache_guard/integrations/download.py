@@ -13,7 +13,11 @@ what the module has:
   (pip 25.2+, called again for each resumed range, never from the cache), on the direct path and
   on the batch path (PEP 658 metadata first) alike;
 - ``Downloader.__init__`` (every pip 21.3 - 26.3, whatever its parameters): the instance pip made
-  is the one that fetches a file again, ``downloader(link, location)`` in every version.
+  is the one that fetches a file again, ``downloader(link, location)`` in every version;
+- ``Downloader.__call__(self, link, location)`` and, where it exists (pip 21.3 - 25.0),
+  ``BatchDownloader.__call__(self, links, location)``: once pip has written a file from a cached
+  body that failed its digest (``hook.body_digests``), it is evicted and fetched once more before
+  pip returns it (``heal_mismatched``).
 
 A module without these shapes is left alone, and ``apply`` says so.
 """
@@ -58,7 +62,13 @@ def apply(module: ModuleType) -> str:
         return "unsupported: unknown downloader"
     wrap_once(module, reporter, _reporter_wrapper(getattr(module, _NAMER)))
     wrap_once(downloader, "__init__", _remember_downloader)
-    return f"{reporter}, Downloader.__init__"
+    wrap_once(downloader, "__call__", _checked_download)
+    patched = f"{reporter}, Downloader.__init__, Downloader.__call__"
+    batch = getattr(module, "BatchDownloader", None)
+    if has_parameters(batch, "__call__", ["self", "links", "location"], exact=True):
+        wrap_once(batch, "__call__", _checked_batch)
+        patched += ", BatchDownloader.__call__"
+    return patched
 
 
 def _reporter_wrapper(file_name: Callable[[Any, Any], str]) -> Callable[..., Any]:
@@ -81,6 +91,33 @@ def _remember_downloader(wrapped: Callable[..., Any], instance: Any, args: Any, 
     result = wrapped(*args, **kwargs)
     rejected_files.note_downloader(instance)
     return result
+
+
+@deciding("pip_cache_guard.hook.rejected_files")
+def _checked_download(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    result = wrapped(*args, **kwargs)
+    heal_mismatched(str(result[0]))
+    return result
+
+
+@deciding("pip_cache_guard.hook.rejected_files")
+def _checked_batch(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    for link, (path, content_type) in wrapped(*args, **kwargs):
+        heal_mismatched(str(path))
+        yield link, (path, content_type)
+
+
+def heal_mismatched(path: str) -> None:
+    """If pip wrote ``path`` from a cached body that failed its digest, evict the entry and have
+    pip's downloader fetch the file once more, to the same path (pip's errors pass unchanged)."""
+    from pip_cache_guard.hook import rejected_files  # late: see hook.LATE_MODULES
+
+    mismatched = rejected_files.evict_mismatched(path)
+    if mismatched is None:
+        return
+    refetch, expected = mismatched
+    fetch_again(refetch)
+    rejected_files.settle_refetch(refetch, rejected_files.digest_outcome(refetch.path, expected))
 
 
 def call_healing_unreadable(

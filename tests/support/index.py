@@ -24,13 +24,13 @@ import re
 import sys
 import threading
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 CACHE_CONTROL = "max-age=600, public"
 HTML_TYPE = "text/html; charset=utf-8"
@@ -51,6 +51,22 @@ class Request:
     path: str
     status: int
     headers: dict[str, str]
+
+
+def _b64(algorithm: str, body: bytes) -> str:
+    return base64.b64encode(hashlib.new(algorithm, body).digest()).decode()
+
+
+# The digest headers real servers send with a file (``LoopbackIndex.digest_header``).
+DIGEST_HEADERS: dict[str, Callable[[bytes], str]] = {
+    "Repr-Digest": lambda body: f"sha-256=:{_b64('sha256', body)}:",
+    "Content-Digest": lambda body: f"sha-512=:{_b64('sha512', body)}:",
+    "Digest": lambda body: f"SHA-256={_b64('sha256', body)}",
+    "X-Checksum-Sha256": lambda body: hashlib.sha256(body).hexdigest(),
+    "X-Checksum-Sha1": lambda body: hashlib.sha1(body).hexdigest(),
+    "X-Checksum-Md5": lambda body: hashlib.md5(body).hexdigest(),
+    "x-goog-hash": lambda body: f"crc32c=AAAAAA==,md5={_b64('md5', body)}",
+}
 
 
 @dataclass
@@ -92,6 +108,9 @@ class LoopbackIndex:
         self.json_pages = False
         # Set: every answer says ``Vary: <this>``, as PyPI's pages say Vary: Accept-Encoding.
         self.vary: str | None = None
+        # Set: each file is served with a digest of its original bytes in this header (one of
+        # ``DIGEST_HEADERS``), as Artifactory sends X-Checksum-Sha256 (also for a substitute).
+        self.digest_header: str | None = None
         self._lock = threading.Lock()
         self._log: list[Request] = []
         self.errors: list[str] = []  # handler exceptions, kept here instead of on stderr
@@ -112,6 +131,14 @@ class LoopbackIndex:
             names = self._projects.setdefault(project, [])
             if path.name not in names:
                 names.append(path.name)
+
+    def original_file(self, path: str) -> bytes | None:
+        """The original bytes of the file at ``path`` (what its link's hash says), if it is one."""
+        if not path.startswith("/files/"):
+            return None
+        with self._lock:
+            resource = self._files.get(unquote(path.removeprefix("/files/")))
+        return resource.body if resource is not None else None
 
     def substitute(self, filename: str, body: bytes) -> None:
         """Serve ``body`` for ``filename`` from now on, while its link keeps the original hash."""
@@ -250,10 +277,10 @@ class LoopbackIndex:
     def fresh(self) -> LoopbackIndex:
         """This index as a new test should find it: log empty, answering (not ``down`` or
         ``files_down``), every file and page served as listed (no ``substitute``), pages in HTML,
-        no Vary."""
+        no Vary, no digest header."""
         self.reset_log()
         self.down = self.files_down = self.json_pages = False
-        self.vary = None
+        self.vary = self.digest_header = None
         with self._lock:
             self._substitutes.clear()
             self._page_substitutes.clear()
@@ -415,6 +442,10 @@ def _handler_for(index: LoopbackIndex) -> type[BaseHTTPRequestHandler]:
                 status = HTTPStatus.PARTIAL_CONTENT
             headers["Content-Type"] = resource.content_type
             headers["Content-Length"] = str(len(body))
+            original = index.original_file(path)
+            if index.digest_header is not None and original is not None:
+                name = index.digest_header
+                headers[name] = DIGEST_HEADERS[name](original)
             return status, headers, body
 
         @staticmethod

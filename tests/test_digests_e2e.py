@@ -1,0 +1,137 @@
+"""Bit rot no hash can catch, healed in the same run: cached bodies checked against a digest.
+
+Behind an index whose links carry no hash, pip checks nothing: one byte flipped in a cached
+wheel (size unchanged) is saved and installed as it is. With the guard, the body is hashed while
+pip reads it, against the sha256 the guard recorded when it stored the entry, or, for an entry
+stored without the guard, a digest the server sent with the file (Artifactory's
+``X-Checksum-Sha256``, RFC 9530's ``Repr-Digest``); a mismatch is evicted and pip's own downloader
+fetches the file once more. Real pips, a loopback index, real bit rot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from support import cache
+from support.guarded import GuardFiles, assert_clean_exit, outcomes, read_report, summary_block
+from support.index import LoopbackIndex
+from support.runner import describe, pip_download
+from support.venvs import Venv, VenvFactory, find_python
+from support.wheels import BuiltWheel
+
+PIPS = ["26.3", "24.0", "21.3.1"]
+PROJECT = "guardtest-alpha"
+RECORD_SOURCE = "the sha256 pip-cache-guard recorded when the entry was stored"
+
+
+def is_legacy(pip_version: str) -> bool:
+    return tuple(int(part) for part in pip_version.split(".")[:2]) < (23, 3)
+
+
+class Scene:
+    """One guarded pip's venv, a cache of the test's own, a no-hash index, the guard's files."""
+
+    def __init__(self, venv: Venv, root: Path, index: LoopbackIndex, wheel: BuiltWheel) -> None:
+        self.venv, self.root, self.index, self.wheel = venv, root, index, wheel
+        self.cache_dir = root / "pip-cache"
+        self.files = GuardFiles(root)
+        self.legacy = is_legacy(venv.pip_version)
+        self.url = index.file_url(wheel.filename)
+        self.entry = cache.entry_path(self.cache_dir, self.url, legacy=self.legacy)
+
+    def download(self, report: str, *, guarded: bool = True) -> subprocess.CompletedProcess[str]:
+        env = self.files.env(report=report) | ({} if guarded else {"PIP_CACHE_GUARD": "0"})
+        out = self.root / report
+        return pip_download(self.venv, self.cache_dir, self.index, [PROJECT], env, dest=out)
+
+    def saved(self, report: str) -> bytes:
+        return (self.root / report / self.wheel.filename).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def no_hash_index(guardtest_wheels: dict[str, BuiltWheel]) -> Iterator[LoopbackIndex]:
+    """An index of this module's own, whose links carry no hash."""
+    with LoopbackIndex([w.path for w in guardtest_wheels.values()], hashes=False) as server:
+        yield server
+
+
+@pytest.fixture
+def scene_for(
+    make_venv: VenvFactory,
+    tmp_path: Path,
+    no_hash_index: LoopbackIndex,
+    guardtest_wheels: dict[str, BuiltWheel],
+) -> Callable[[str], Scene]:
+    def build(pip: str) -> Scene:
+        venv = make_venv(find_python("3.11"), pip, guard=True)
+        return Scene(venv, tmp_path, no_hash_index.fresh(), guardtest_wheels[PROJECT])
+
+    return build
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("pip", PIPS)
+@pytest.mark.parametrize(
+    ("stored_by", "header", "source"),
+    [
+        ("guard", None, RECORD_SOURCE),
+        ("guard", "X-Checksum-Sha256", RECORD_SOURCE),  # the guard's own record comes first
+        ("pip", "X-Checksum-Sha256", "the server's X-Checksum-Sha256 header"),
+        ("pip", "Repr-Digest", "the server's Repr-Digest header"),
+    ],
+)
+def test_a_rotted_body_behind_a_no_hash_index_is_fetched_again_in_the_same_run(
+    pip: str, stored_by: str, header: str | None, source: str, scene_for: Callable[[str], Scene]
+) -> None:
+    scene = scene_for(pip)
+    scene.index.digest_header = header
+    assert_clean_exit(scene.download("fill", guarded=stored_by == "guard"))
+    record = cache.read_entry(scene.entry).get("pip-cache-guard")
+    if stored_by == "guard":
+        assert record == {"sha256": scene.wheel.sha256, "size": scene.wheel.size}
+    else:
+        assert record is None
+    cache.flip_body_byte(scene.entry, legacy=scene.legacy)
+    scene.index.reset_log()
+
+    result = scene.download("heal")
+
+    assert_clean_exit(result)
+    assert scene.saved("heal") == scene.wheel.path.read_bytes()  # the original, same size
+    assert scene.index.counts().get(("GET", f"/files/{scene.wheel.filename}")) == 1
+    block = summary_block(result.stderr)
+    assert any(f"{scene.wheel.filename}: bad-body, refetched" in line for line in block), block
+    report = read_report(scene.files.report("heal"))
+    assert outcomes(report) == {cache.cache_key(scene.url): ("bad-body", "refetched")}
+    (event,) = report["events"]
+    assert f"does not match {source}" in event["reason"], event
+    scene.index.reset_log()
+    again = scene.download("again")
+    assert_clean_exit(again)
+    assert again.stderr == "", describe(again)
+    assert scene.index.count("/files/") == 0
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("pip", ["26.3", "21.3.1"])
+def test_an_entry_with_no_digest_is_left_as_pip_leaves_it(
+    pip: str, scene_for: Callable[[str], Scene]
+) -> None:
+    """Stored by a pip without the guard, from a server that sends no digest: nothing says what
+    the body should be, so the guard says nothing (and deletes nothing)."""
+    scene = scene_for(pip)
+    assert_clean_exit(scene.download("fill", guarded=False))
+    cache.flip_body_byte(scene.entry, legacy=scene.legacy)
+    rotted = cache.stored_body(scene.entry, legacy=scene.legacy)
+
+    result = scene.download("quiet")
+
+    assert_clean_exit(result)
+    assert result.stderr == "", describe(result)
+    assert scene.saved("quiet") == rotted
+    assert hashlib.sha256(rotted).hexdigest() != scene.wheel.sha256
