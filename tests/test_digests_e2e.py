@@ -135,3 +135,52 @@ def test_an_entry_with_no_digest_is_left_as_pip_leaves_it(
     assert result.stderr == "", describe(result)
     assert scene.saved("quiet") == rotted
     assert hashlib.sha256(rotted).hexdigest() != scene.wheel.sha256
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("pip", ["26.3", "24.0"])
+def test_a_rotted_body_fetched_on_the_batch_path_is_fetched_again(
+    pip: str, scene_for: Callable[[str], Scene]
+) -> None:
+    """PEP 658 metadata first: pip resolves with the ``.metadata`` file, then downloads the
+    wheels in a batch (``BatchDownloader`` up to pip 25.0, ``Downloader.batch`` since)."""
+    scene = scene_for(pip)
+    scene.index.metadata_files = True
+    assert_clean_exit(scene.download("fill"))
+    assert scene.index.count(f"/files/{scene.wheel.filename}.metadata") == 1
+    cache.flip_body_byte(scene.entry, legacy=scene.legacy)
+    scene.index.reset_log()
+
+    result = scene.download("heal")
+
+    assert_clean_exit(result)
+    assert scene.saved("heal") == scene.wheel.path.read_bytes()
+    report = read_report(scene.files.report("heal"))
+    assert outcomes(report) == {cache.cache_key(scene.url): ("bad-body", "refetched")}
+    assert scene.index.counts().get(("GET", f"/files/{scene.wheel.filename}")) == 1
+
+
+@pytest.mark.e2e
+def test_a_file_the_index_serves_unlike_its_digest_header_is_the_indexs_fault(
+    scene_for: Callable[[str], Scene],
+) -> None:
+    """The server's header says one thing and its bytes another: the entry is evicted once, the
+    fresh download fails the same digest, and the guard says the cache was not the cause."""
+    scene = scene_for("26.3")
+    scene.index.digest_header = "X-Checksum-Sha256"  # of the original file, as the link's would be
+    assert_clean_exit(scene.download("fill", guarded=False))
+    cache.flip_body_byte(scene.entry, legacy=scene.legacy)
+    served = bytearray(scene.wheel.path.read_bytes())
+    served[len(served) // 3] ^= 0xFF
+    scene.index.substitute(scene.wheel.filename, bytes(served))
+    scene.index.reset_log()
+
+    result = scene.download("index")
+
+    assert_clean_exit(result)  # no hash to check: pip takes what the index serves
+    assert scene.saved("index") == bytes(served)
+    assert scene.index.counts().get(("GET", f"/files/{scene.wheel.filename}")) == 1
+    block = summary_block(result.stderr)
+    assert "the cache was not the cause" in " ".join(block), block
+    report = read_report(scene.files.report("index"))
+    assert outcomes(report) == {cache.cache_key(scene.url): ("index-mismatch", "refetched")}
