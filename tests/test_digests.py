@@ -8,6 +8,7 @@ import msgpack
 import pytest
 
 from pip_cache_guard import digests
+
 from support.index import DIGEST_HEADERS
 
 BODY = b"the bytes of a wheel, as the server sent them" * 100
@@ -56,7 +57,7 @@ def test_the_strongest_digest_is_used_and_the_guards_record_comes_first() -> Non
         {"X-Checksum-Sha256": ORIGINAL_HEX["sha256"], "Content-Encoding": "gzip"},
     ],
 )
-def test_what_proves_nothing_about_the_stored_bytes_is_not_a_digest(headers: dict[str, str]) -> None:
+def test_what_proves_nothing_about_the_stored_bytes_is_no_digest(headers: dict[str, str]) -> None:
     assert digests.expected_digest(document(headers)) is None
 
 
@@ -72,7 +73,7 @@ def test_only_a_whole_200_is_judged_by_its_headers() -> None:
     assert digests.expected_digest(document(headers, status=301)) is None
 
 
-def test_the_record_is_one_more_pair_of_the_document_and_the_rest_is_byte_for_byte_the_same() -> None:
+def test_the_record_is_one_more_pair_and_the_rest_is_byte_for_byte_the_same() -> None:
     original = document({"Content-Type": "application/zip"})
     original["response"]["body"] = BODY  # type: ignore[index]
     blob = b"cc=4," + msgpack.dumps(original, use_bin_type=True)
