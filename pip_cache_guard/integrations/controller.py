@@ -85,8 +85,8 @@ def apply(module: ModuleType) -> str:
         patched = "Serializer.loads inside CacheController lookups"
     else:
         return "unsupported: unknown CacheController"
-    if pips_own and _record_stored_bodies(controller, serializer, msgpack):
-        patched += ", Serializer.dumps"
+    if pips_own:
+        _record_stored_bodies(controller, serializer, msgpack)
     _fold_warning(module)
     sum_up_at_exit()
     return patched
@@ -165,12 +165,12 @@ def _judge_prepared(wrapped: Callable[..., Any], instance: Any, args: Any, kwarg
     return response
 
 
-def _record_stored_bodies(controller: type, serializer: type, msgpack: Any) -> bool:
+def _record_stored_bodies(controller: type, serializer: type, msgpack: Any) -> None:
     """Have ``Serializer.dumps(self, request, response, body=None)`` (every pip 21.3 - 26.3) add
     the guard's record of the body it stores (``hook.body_digests``), which
     ``CacheController._cache_set`` (pip 23.2+) hands to the cache apart from the metadata."""
     if not has_parameters(serializer, "dumps", ["self", "request", "response", "body"]):
-        return False
+        return
 
     def pack(value: Any) -> bytes:
         return bytes(msgpack.dumps(value, use_bin_type=True))
@@ -189,7 +189,6 @@ def _record_stored_bodies(controller: type, serializer: type, msgpack: Any) -> b
         controller, "_cache_set", ["self", "cache_url", "request", "response", "body"]
     ):
         wrap_once(controller, "_cache_set", _storing_apart)
-    return True
 
 
 @deciding("pip_cache_guard.hook.body_digests")

@@ -13,11 +13,12 @@ what the module has:
   (pip 25.2+, called again for each resumed range, never from the cache), on the direct path and
   on the batch path (PEP 658 metadata first) alike;
 - ``Downloader.__init__`` (every pip 21.3 - 26.3, whatever its parameters): the instance pip made
-  is the one that fetches a file again, ``downloader(link, location)`` in every version;
-- ``Downloader.__call__(self, link, location)`` and, where it exists (pip 21.3 - 25.0),
-  ``BatchDownloader.__call__(self, links, location)``: once pip has written a file from a cached
-  body that failed its digest (``hook.body_digests``), it is evicted and fetched once more before
-  pip returns it (``heal_mismatched``).
+  is the one that fetches a file again, ``downloader(link, location)`` in every version.
+
+A file written from a cached body that failed its digest (``hook.body_digests``) is evicted and
+fetched once more where pip first reads it (``call_healing_unreadable``: a wheel's metadata, an
+sdist's unpacking), not in the downloader: a wrapper around it would be on the stack, and in pip's
+traceback, whenever the index fails.
 
 A module without these shapes is left alone, and ``apply`` says so.
 """
@@ -62,13 +63,7 @@ def apply(module: ModuleType) -> str:
         return "unsupported: unknown downloader"
     wrap_once(module, reporter, _reporter_wrapper(getattr(module, _NAMER)))
     wrap_once(downloader, "__init__", _remember_downloader)
-    wrap_once(downloader, "__call__", _checked_download)
-    patched = f"{reporter}, Downloader.__init__, Downloader.__call__"
-    batch = getattr(module, "BatchDownloader", None)
-    if has_parameters(batch, "__call__", ["self", "links", "location"], exact=True):
-        wrap_once(batch, "__call__", _checked_batch)
-        patched += ", BatchDownloader.__call__"
-    return patched
+    return f"{reporter}, Downloader.__init__"
 
 
 def _reporter_wrapper(file_name: Callable[[Any, Any], str]) -> Callable[..., Any]:
@@ -93,20 +88,6 @@ def _remember_downloader(wrapped: Callable[..., Any], instance: Any, args: Any, 
     return result
 
 
-@deciding("pip_cache_guard.hook.rejected_files")
-def _checked_download(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    result = wrapped(*args, **kwargs)
-    heal_mismatched(str(result[0]))
-    return result
-
-
-@deciding("pip_cache_guard.hook.rejected_files")
-def _checked_batch(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    for link, (path, content_type) in wrapped(*args, **kwargs):
-        heal_mismatched(str(path))
-        yield link, (path, content_type)
-
-
 def heal_mismatched(path: str) -> None:
     """If pip wrote ``path`` from a cached body that failed its digest, evict the entry and have
     pip's downloader fetch the file once more, to the same path (pip's errors pass unchanged)."""
@@ -125,10 +106,13 @@ def call_healing_unreadable(
 ) -> Any:
     """Call pip's ``wrapped``, which reads the archive at ``path``; if the archive cannot be read
     and came from the cache, evict it, have pip's downloader fetch it again, and call once more.
+    A file whose cached body failed its digest is fetched again before pip reads it at all.
     For wrappers that are ``deciding``.
     """
     from pip_cache_guard.hook import rejected_files  # late: see hook.LATE_MODULES
 
+    if path is not None:
+        heal_mismatched(path)
     try:
         return wrapped(*args, **kwargs)
     except Exception as exc:

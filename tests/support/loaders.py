@@ -287,7 +287,7 @@ def _mutate(rng: random.Random, document: Any) -> Any:
         document = {**document, rng.choice(("response", "vary", "other")): _random_value(rng)}
         return document
     if choice == 2:
-        response.pop(rng.choice(sorted(response, key=repr)), None)
+        response.pop(rng.choice(sorted(response, key=repr) or ["body"]), None)
     elif choice == 3:
         response[_random_key(rng)] = _random_value(rng)
     elif choice == 4:
