@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import pytest
 from support import cache
 from support.guarded import GuardFiles, assert_clean_exit, outcomes, read_report, summary_block
 from support.index import LoopbackIndex
-from support.runner import describe, pip_download
+from support.runner import describe, pip_download, run_pip
 from support.venvs import Venv, VenvFactory, find_python
 from support.wheels import BuiltWheel
 
@@ -184,3 +185,32 @@ def test_a_file_the_index_serves_unlike_its_digest_header_is_the_indexs_fault(
     assert "the cache was not the cause" in " ".join(block), block
     report = read_report(scene.files.report("index"))
     assert outcomes(report) == {cache.cache_key(scene.url): ("index-mismatch", "refetched")}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("pip", ["26.3", "21.3.1"])
+def test_pip_install_of_a_rotted_no_hash_wheel_installs_the_original(
+    pip: str, scene_for: Callable[[str], Scene]
+) -> None:
+    """``pip install`` (pip 26.1+ blocks imports once it starts installing)."""
+    scene = scene_for(pip)
+    assert_clean_exit(scene.download("fill"))
+    cache.flip_body_byte(scene.entry, legacy=scene.legacy)
+    target = scene.root / "target"
+
+    result = run_pip(
+        scene.venv,
+        ["install", "--no-deps", "--target", str(target), PROJECT],
+        scene.cache_dir,
+        scene.index,
+        scene.files.env(report="install"),
+    )
+
+    assert_clean_exit(result)
+    report = read_report(scene.files.report("install"))
+    assert outcomes(report) == {cache.cache_key(scene.url): ("bad-body", "refetched")}
+    (event,) = report["events"]  # caught by its digest before pip read it (not by a bad CRC)
+    assert f"does not match {RECORD_SOURCE}" in event["reason"], event
+    with zipfile.ZipFile(scene.wheel.path) as original:
+        payload = original.read("guardtest_alpha/payload.bin")
+    assert (target / "guardtest_alpha" / "payload.bin").read_bytes() == payload
