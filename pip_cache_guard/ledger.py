@@ -16,6 +16,7 @@ class Event(NamedTuple):
     damaged state met (``entries.damage_fingerprint``); it goes to the history, not the report.
     ``cache_dir`` is the cache the entry is in ("" when the cache is not a directory): a child pip
     may use another cache than the pip that started it, and built wheels live beside the HTTP cache.
+    ``digest`` says where the digest a body failed came from ("" when no digest was involved).
 
     A NamedTuple, not a dataclass: this module is imported inside every pip run, where creating a
     frozen dataclass costs about half a millisecond.
@@ -29,6 +30,7 @@ class Event(NamedTuple):
     bytes: int
     fingerprint: str = ""
     cache_dir: str = ""
+    digest: str = ""
 
 
 class Ledger:

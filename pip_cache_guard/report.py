@@ -108,7 +108,8 @@ def summary(
         if where:
             lines.append(f"  cache: {where}")
         for event in group[: room - shown]:
-            lines.append(f"  - {url_file_name(event.url)}: {event.kind}, {event.action}")
+            checked = f" (checked against {event.digest})" if event.digest else ""
+            lines.append(f"  - {url_file_name(event.url)}: {event.kind}, {event.action}{checked}")
             if level > 0:
                 lines.append(f"      url: {event.url}")
                 lines.append(f"      file: {event.cache_file} ({format_size(event.bytes)})")
@@ -218,6 +219,7 @@ def document(
                 "reason": event.reason,
                 "action": event.action,
                 "bytes": event.bytes,
+                **({"digest": event.digest} if event.digest else {}),
             }
             for event in events
         ],

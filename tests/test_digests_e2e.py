@@ -111,6 +111,8 @@ def test_a_rotted_body_behind_a_no_hash_index_is_fetched_again_in_the_same_run(
     assert outcomes(report) == {cache.cache_key(scene.url): ("bad-body", "refetched")}
     (event,) = report["events"]
     assert f"does not match {source}" in event["reason"], event
+    assert event["digest"] == source, event
+    assert any(line.endswith(f"(checked against {source})") for line in block), block
     scene.index.reset_log()
     again = scene.download("again")
     assert_clean_exit(again)

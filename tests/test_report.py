@@ -311,3 +311,17 @@ def test_a_first_incident_names_no_disk_and_no_advice_is_repeated() -> None:
     assert not any("disk" in line for line in first_time), first_time
     assert [line for line in again if "disk" in line] == [f"  {recurring}"]
     assert len(again) == len(set(again))
+
+
+def test_damage_found_by_a_digest_says_where_the_digest_came_from() -> None:
+    source = "the server's X-Checksum-Sha256 header"
+    found = _event("a.whl", "bad-body", "refetched")._replace(digest=source)
+    events = [found, _event("b.whl", "bad-body", "refetched")]
+
+    lines = summary(events, "/cache/http-v2").splitlines()
+    data = document(events, "/cache/http-v2", "26.3")
+
+    assert f"  - a.whl: bad-body, refetched (checked against {source})" in lines, lines
+    assert "  - b.whl: bad-body, refetched" in lines, lines
+    assert data["events"][0]["digest"] == source
+    assert "digest" not in data["events"][1]  # absent, not null: only where a digest found it

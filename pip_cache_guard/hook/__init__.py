@@ -141,12 +141,13 @@ def keep(
     action: str,
     size: int,
     fingerprint: str = "",
+    digest: str = "",
 ) -> Event:
     """Record the one event of the entry ``key`` (its URL redacted) in this process's ledger."""
     from pip_cache_guard import report  # late: see LATE_MODULES
 
     redacted = report.redact_url(key)
-    event = Event(redacted, cache_file, kind, reason, action, size, fingerprint, cache_dir)
+    event = Event(redacted, cache_file, kind, reason, action, size, fingerprint, cache_dir, digest)
     STATE.ledger.record(cache_dir, key, event)
     return event
 
@@ -167,6 +168,7 @@ def keep_refetch(evicted: Any, what_followed: tuple[str, str, str]) -> None:
         action,
         evicted.bytes_freed,
         mark,
+        getattr(evicted, "digest", ""),
     )
 
 

@@ -51,8 +51,8 @@ class CachedDownload:
 class Refetch:
     """A rejected file whose cache entry is evicted: pip's downloader is to fetch it once more."""
 
-    __slots__ = ("bytes_freed", "cache_dir", "cache_file", "download_again", "fingerprint", "key",
-                 "path", "reason")  # fmt: skip
+    __slots__ = ("bytes_freed", "cache_dir", "cache_file", "digest", "download_again",
+                 "fingerprint", "key", "path", "reason")  # fmt: skip
 
     def __init__(
         self,
@@ -68,6 +68,7 @@ class Refetch:
         self.path, self.cache_dir, self.key, self.cache_file = path, cache_dir, key, cache_file
         self.bytes_freed, self.reason, self.fingerprint = bytes_freed, reason, fingerprint
         self.download_again = download_again
+        self.digest = ""  # where the digest the body failed came from, if that was the reason
 
 
 @never_raises(None)
@@ -159,7 +160,10 @@ def evict_mismatched(path: str) -> tuple[Refetch, digests.Expected] | None:
     if expected is None:
         return None
     refetch = evict_rejected(path, None, f"the cached file does not match {expected.source}")
-    return (refetch, expected) if refetch is not None else None
+    if refetch is None:
+        return None
+    refetch.digest = expected.source
+    return refetch, expected
 
 
 @never_raises("refetched")
