@@ -18,8 +18,10 @@ from the cache to its downloader and back to the cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import wrapt
@@ -142,18 +144,15 @@ def failed_digest(response: Any) -> digests.Expected | None:
     return body.failed if body is not None else None
 
 
-class storing_apart:
+@contextlib.contextmanager
+def storing_apart(body: Any) -> Iterator[None]:
     """Within ``CacheController._cache_set``: the body it stores apart from its metadata."""
-
-    def __init__(self, body: Any) -> None:
-        self.body = body
-
-    def __enter__(self) -> None:
-        self.outer = getattr(_storing, "body", None)
-        _storing.body = self.body
-
-    def __exit__(self, *exc_info: object) -> None:
-        _storing.body = self.outer
+    outer = getattr(_storing, "body", None)
+    _storing.body = body
+    try:
+        yield
+    finally:
+        _storing.body = outer
 
 
 @never_raises(None)
