@@ -2,10 +2,11 @@
 
     python benchmarks/all.py [--quick]
 
-Runs ``startup.py``, ``pip_run.py``, ``verify.py --million`` and ``fuzz_diagnose.py`` one after the
-other with this interpreter (each prints its own full table as it goes), then repeats the line of
-each that holds its result. ``--quick`` uses fewer rounds and cases, and no million-entry cache
-(minutes instead of twenty; the ratios are noisier). Exit 1 if any benchmark failed or judged FAIL.
+Runs ``startup.py``, ``pip_run.py``, ``digests.py``, ``verify.py --million`` and
+``fuzz_diagnose.py`` one after the other with this interpreter (each prints its own full table as
+it goes), then repeats the line of each that holds its result. ``--quick`` uses fewer rounds and
+cases, and no million-entry cache (minutes instead of twenty; the ratios are noisier). Exit 1 if
+any benchmark failed or judged FAIL.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ BENCHMARKS = [
     ("startup.py", [], ["--rounds", "8", "--loops", "25"], r"^(bare|guarded|import-sys|setuptools|"
      r"guard-only|empty-mod|no-pth) |^over the no-pth floor|^verdict"),
     ("pip_run.py", [], ["--rounds", "6"], r"^  `|^    off"),
+    ("digests.py", [], ["--rounds", "6", "--read-loops", "10"],
+     r"^  \S.*: (wall|CPU) time|^    off|ratio of each|digests' share|DigestingBody adds"),
     ("verify.py", ["--million"], ["--rounds", "3"],
      r"^    ratio |verify memory|^verdict"),
     ("fuzz_diagnose.py", [], ["--cases", "20000"], r"cases in|violations|deliberately"),

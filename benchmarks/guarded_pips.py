@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -17,8 +18,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # the tests' loopback index and wheels (``support``)
 
 
-def run(description: str, prefix: str, measure: Callable[[argparse.Namespace, Path], int]) -> int:
-    """Parse the shared options and call ``measure(args, tmp)`` in a temporary directory."""
+def run(
+    description: str,
+    prefix: str,
+    measure: Callable[[argparse.Namespace, Path], int],
+    options: Callable[[argparse.ArgumentParser], object] = list,
+) -> int:
+    """Parse the shared options (and the script's own, added by ``options``) and call
+    ``measure(args, tmp)`` in a temporary directory."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--pip", default="26.3")
@@ -28,6 +35,7 @@ def run(description: str, prefix: str, measure: Callable[[argparse.Namespace, Pa
         type=Path,
         help="another build of the guard (e.g. main's) timed in the same run, in its own venv",
     )
+    options(parser)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix=prefix))
     try:
@@ -70,3 +78,9 @@ def _venv(args: argparse.Namespace, path: Path, wheel: Path) -> Path:
     python = path / "bin" / "python"
     subprocess.run([python, "-m", "pip", "install", "-q", f"pip=={args.pip}", wheel], check=True)
     return python
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) used so far by this process's waited-for children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import resource
 import shutil
 import statistics
 import subprocess
@@ -70,11 +69,11 @@ def measure(args: argparse.Namespace, tmp: Path) -> int:
                 for setting in random.sample(list(pythons), len(pythons)):
                     run_env = guarded_pips.environment(tmp, setting)
                     shutil.rmtree(target, ignore_errors=True)
-                    used = _children_cpu()
+                    used = guarded_pips.children_cpu()
                     started = time.perf_counter()
                     subprocess.run(command(pythons[setting], projects), env=run_env, check=True)
                     times.setdefault((label, setting), []).append(time.perf_counter() - started)
-                    cpu.setdefault((label, setting), []).append(_children_cpu() - used)
+                    cpu.setdefault((label, setting), []).append(guarded_pips.children_cpu() - used)
     print(f"warm-cache `pip install --target`, pip {args.pip}, {args.rounds} rounds, medians")
     for label in scenarios:
         print(f"  {label}")
@@ -87,12 +86,6 @@ def measure(args: argparse.Namespace, tmp: Path) -> int:
                     f"ratio {on / off:.3f} ({(on - off) * 1e3:+.1f} ms per pip run)"
                 )
     return 0
-
-
-def _children_cpu() -> float:
-    """CPU seconds (user + system) used so far by this process's waited-for children."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":

@@ -80,19 +80,21 @@ def interleaved(
     rounds: int,
     before: Callable[[], object] = list,
     timed_by_child: bool = False,
+    child_cpu: bool = False,
 ) -> list[dict[str, list[float]]]:
     """Wall times of each Python given ``arguments``, by setting ("guard off": the kill switch),
     alternating in random order (with ``timed_by_child``: the seconds the command prints, one
-    list of times for each number it prints)."""
+    list of times for each number it prints; with ``child_cpu``: then the child's CPU time)."""
     times: list[dict[str, list[float]]] = []
     for _ in range(rounds):
         for setting in random.sample(list(pythons), len(pythons)):
             run_env = guarded_pips.environment(tmp, setting)
             before()
-            started = time.perf_counter()
+            used, started = guarded_pips.children_cpu(), time.perf_counter()
             command = [str(pythons[setting]), *arguments]
             child = subprocess.run(command, env=run_env, check=True, capture_output=timed_by_child)
             took = child.stdout.split() if timed_by_child else [time.perf_counter() - started]
+            took += [guarded_pips.children_cpu() - used] if child_cpu else []
             times += [{key: [] for key in pythons} for _ in range(len(took) - len(times))]
             for samples, seconds in zip(times, took):
                 samples[setting].append(float(seconds))
