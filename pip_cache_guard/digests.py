@@ -70,7 +70,8 @@ def with_record(blob: bytes, record: Mapping[str, Any], pack: Callable[[Any], by
     prefix = b"cc=4,\x82"  # a msgpack fixmap of two pairs
     if not blob.startswith(prefix):
         return blob
-    return b"cc=4,\x83" + blob[len(prefix) :] + pack(RECORD_KEY) + pack(dict(record))
+    rest = memoryview(blob)[len(prefix) :]  # one copy of the body inside, not two
+    return b"".join((b"cc=4,\x83", rest, pack(RECORD_KEY), pack(dict(record))))
 
 
 def recorded(document: Any) -> dict[str, Any] | None:
