@@ -11,6 +11,7 @@ fetches the file once more. Real pips, a loopback index, real bit rot.
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import zipfile
 from collections.abc import Callable, Iterator
@@ -216,3 +217,32 @@ def test_pip_install_of_a_rotted_no_hash_wheel_installs_the_original(
     with zipfile.ZipFile(scene.wheel.path) as original:
         payload = original.read("guardtest_alpha/payload.bin")
     assert (target / "guardtest_alpha" / "payload.bin").read_bytes() == payload
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("pip", ["26.3", "24.0"])
+def test_pips_install_report_names_the_sha256_of_the_wheel_it_installed(
+    pip: str, scene_for: Callable[[str], Scene]
+) -> None:
+    """pip hashes a no-hash download for ``--report`` before it reads the wheel, where the guard
+    fetches a damaged one again: the report must name the bytes installed, not those thrown away."""
+    scene = scene_for(pip)
+    assert_clean_exit(scene.download("fill"))
+    cache.flip_body_byte(scene.entry, legacy=scene.legacy)
+    pips_report = scene.root / "pip-report.json"
+
+    result = run_pip(
+        scene.venv,
+        ["install", "--no-deps", "--target", str(scene.root / "t"), "--report", str(pips_report),
+         PROJECT],
+        scene.cache_dir,
+        scene.index,
+        scene.files.env(report="install"),
+    )  # fmt: skip
+
+    assert_clean_exit(result)
+    assert outcomes(read_report(scene.files.report("install"))) == {
+        cache.cache_key(scene.url): ("bad-body", "refetched")
+    }
+    (installed,) = json.loads(pips_report.read_text())["install"]
+    assert installed["download_info"]["archive_info"]["hashes"] == {"sha256": scene.wheel.sha256}

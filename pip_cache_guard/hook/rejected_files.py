@@ -174,6 +174,25 @@ def digest_outcome(path: str, expected: digests.Expected) -> RefetchOutcome:
     return "refetched" if expected.matches(fresh) else "rejected"
 
 
+@never_raises(None)
+def correct_noted_hash(req: Any, path: str) -> None:
+    """pip 22.2+ notes the sha256 of a downloaded file whose link has none (``download_info``,
+    what ``pip install --report`` tells) before it reads the file; if the guard has fetched that
+    file again since, the noted sha256 is of the bytes it threw away: note the fresh file's."""
+    download_info = getattr(req, "download_info", None)
+    # ArchiveInfo: pip's own (22.2 - 25.x, ``.info``) or packaging's frozen one (26+).
+    info = getattr(download_info, "archive_info", None) or getattr(download_info, "info", None)
+    hashes = getattr(info, "hashes", None)
+    if os.path.abspath(path) not in STATE.refetched or not isinstance(hashes, Mapping):
+        return
+    noted, fresh = hashes.get("sha256"), _file_digest(path)
+    if noted is None or noted == fresh:
+        return
+    object.__setattr__(info, "hashes", {**hashes, "sha256": fresh})  # frozen on pip 26+
+    if getattr(info, "hash", None) == f"sha256={noted}":  # the legacy field (pip 22.2 - 25.x)
+        setattr(info, "hash", f"sha256={fresh}")  # noqa: B010 - its setter, whatever info is
+
+
 _REFETCH_EVENTS: dict[str, tuple[str, str, str]] = {
     "refetched": ("bad-body", "refetched", "evicted and fetched again: the fresh copy is good"),
     "failed": ("bad-body", "deleted", "evicted; fetching it again failed (pip's error says why)"),

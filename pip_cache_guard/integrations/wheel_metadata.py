@@ -5,7 +5,8 @@ wheel whose metadata cannot be read is evicted and fetched once more by pip's do
 of the downloaded wheel at ``self.req.local_file_path``, during resolution, for ``download``,
 ``install`` and ``wheel`` alike. Without a hash to check, this is where a damaged central
 directory or METADATA member shows (bad CRC, broken zip, ``InvalidWheel``). A wheel that is not
-from the cache, or fails again after a fresh download, raises pip's own error.
+from the cache, or fails again after a fresh download, raises pip's own error. pip has hashed the
+file for its report just before (``download_info``): a wheel fetched again gets the fresh file's.
 """
 
 from __future__ import annotations
@@ -30,5 +31,11 @@ def apply(module: ModuleType) -> str:
 
 @deciding("pip_cache_guard.hook.rejected_files")
 def _read_metadata(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    path = getattr(getattr(instance, "req", None), "local_file_path", None)
-    return call_healing_unreadable(wrapped, args, kwargs, path)
+    from pip_cache_guard.hook import rejected_files  # late: see hook.LATE_MODULES
+
+    req = getattr(instance, "req", None)
+    path = getattr(req, "local_file_path", None)
+    result = call_healing_unreadable(wrapped, args, kwargs, path)
+    if path is not None:
+        rejected_files.correct_noted_hash(req, path)
+    return result
