@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import zipfile
 from collections.abc import Callable, Iterator
@@ -246,3 +247,78 @@ def test_pips_install_report_names_the_sha256_of_the_wheel_it_installed(
     }
     (installed,) = json.loads(pips_report.read_text())["install"]
     assert installed["download_info"]["archive_info"]["hashes"] == {"sha256": scene.wheel.sha256}
+
+
+def rotted_name(filename: str) -> str:
+    """``filename`` with one bit of its version flipped (``1.0`` -> ``1.1``): a file that does
+    not exist, with a version pip prefers."""
+    name, version, rest = filename.split("-", 2)
+    return f"{name}-{version[:-1]}{chr(ord(version[-1]) ^ 1)}-{rest}"
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("pip", "json_pages"),
+    [("26.3", False), ("26.3", True), ("24.0", True), ("24.0", False), ("21.3.1", False)],
+)
+def test_a_rotted_page_that_still_parses_is_fetched_again_in_the_same_run(
+    pip: str, json_pages: bool, scene_for: Callable[[str], Scene], tmp_path: Path
+) -> None:
+    """One bit flipped in a link of a cached page (HTML, or PEP 691 JSON): it still parses, and
+    pip alone follows it to a file that does not exist. Guarded, the page fails the sha256 the
+    guard recorded when it stored it; pip fetches the page once more and gets the right file.
+    pip <= 25.x revalidates the page first (a 304 serves the stored body again, and rewrites its
+    metadata: the record is carried over)."""
+    scene = scene_for(pip)
+    scene.index.json_pages = json_pages
+    page = cache.entry_path(scene.cache_dir, scene.index.project_url(PROJECT), legacy=scene.legacy)
+    page_path = f"/simple/{PROJECT}/"
+    assert_clean_exit(scene.download("fill"))
+    record = cache.read_entry(page).get("pip-cache-guard")
+    body = cache.stored_body(page, legacy=scene.legacy)
+    assert record == {"sha256": hashlib.sha256(body).hexdigest(), "size": len(body)}
+    assert (b'"files"' in body) == json_pages
+    revalidates = pip != "26.3"
+    if revalidates:  # a good page revalidated: the rewritten metadata keeps the record
+        scene.index.reset_log()
+        assert_clean_exit(scene.download("revalidate"))
+        assert scene.index.count(page_path, status=304) == 1, scene.index.counts()
+        assert cache.read_entry(page).get("pip-cache-guard") == record
+        assert cache.stored_body(page, legacy=scene.legacy) == body
+    wrong = rotted_name(scene.wheel.filename)
+    old, new = (f"files/{name}".encode() for name in (scene.wheel.filename, wrong))
+    cache.rot_in_body(page, old, new, legacy=scene.legacy)
+    alone = tmp_path / "alone"  # pip alone, on a copy of the cache: misled, run after run
+    shutil.copytree(scene.cache_dir, alone)
+    unguarded = pip_download(
+        scene.venv, alone, scene.index, [PROJECT], scene.files.env(**{"PIP_CACHE_GUARD": "0"})
+    )
+    assert unguarded.returncode != 0, describe(unguarded)
+    assert scene.index.count(f"/files/{wrong}", status=404) >= 1, scene.index.counts()
+    scene.index.reset_log()
+
+    result = scene.download("heal")
+
+    assert_clean_exit(result)
+    assert scene.saved("heal") == scene.wheel.path.read_bytes()
+    assert f"  - {PROJECT}/: bad-page, refetched" in summary_block(result.stderr), result.stderr
+    report = read_report(scene.files.report("heal"))
+    key = cache.cache_key(scene.index.project_url(PROJECT))
+    assert outcomes(report) == {key: ("bad-page", "refetched")}
+    (event,) = report["events"]
+    assert f"the cached page does not match {RECORD_SOURCE}" in event["reason"], event
+    assert event["cache_file"] == str(page)
+    # The damaged copy came from the cache (a 304 where pip revalidates); then the page once
+    # more, in full; the right file came from the cache, the wrong one was never asked for.
+    assert scene.index.count(page_path, status=304) == int(revalidates), scene.index.counts()
+    assert scene.index.count(page_path, status=200) == 1, scene.index.counts()
+    assert scene.index.count("/files/") == 0, scene.index.counts()
+    fresh = cache.read_entry(page).get("pip-cache-guard")
+    assert fresh == record  # the page stored afresh is the original, recorded again
+    scene.index.reset_log()
+
+    again = scene.download("again")
+
+    assert_clean_exit(again)
+    assert again.stderr == "", describe(again)
+    assert scene.index.count(page_path, status=200) == 0, scene.index.counts()

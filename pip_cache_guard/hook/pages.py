@@ -1,7 +1,9 @@
-"""Index pages from the HTTP cache that pip cannot parse: evict, and one more fetch by pip.
+"""Index pages from the HTTP cache that are damaged: evict, and one more fetch by pip.
 
 ``note_page`` remembers which pages came from the cache; ``settle_page`` evicts one pip could not
-parse; ``settle_page_refetch`` records how pip's own second attempt went.
+parse (``unparsable`` says why), ``settle_failed_digest`` one whose body, read whole, failed the
+digest its entry gives (before pip parses it: a page that still parses would give pip wrong links
+silently); ``settle_page_refetch`` records how pip's own second attempt went.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from pip_cache_guard.hook import (
     STATE,
     RefetchOutcome,
+    body_digests,
     cache_directory,
     keep,
     keep_refetch,
@@ -36,7 +39,7 @@ def note_page(url: str, response: Any) -> None:
 
 
 class PageRefetch:
-    """A cached page pip could not parse, evicted: pip's own code is to fetch it once more."""
+    """A damaged cached page, evicted: pip's own code is to fetch it once more."""
 
     __slots__ = ("bytes_freed", "cache_dir", "cache_file", "fingerprint", "key", "reason", "url")
 
@@ -48,10 +51,28 @@ class PageRefetch:
         self.bytes_freed, self.reason, self.fingerprint = freed, reason, fingerprint
 
 
+@never_raises("pip cannot parse the cached page")
+def unparsable(error: Exception) -> str:
+    """The reason of a page pip's parser raised ``error`` for."""
+    return f"pip cannot parse the cached page ({type(error).__name__}: {error})"
+
+
 @never_raises(None)
-def settle_page(locate: Callable[[], tuple[Any, str]], error: Exception) -> PageRefetch | None:
-    """pip could not parse an index page: if it came from the cache, evict it and return what
-    pip's own code is to fetch once more (``settle_page_refetch`` then tells how that went).
+def settle_failed_digest(session: Any, url: str, response: Any) -> PageRefetch | None:
+    """pip got the page at ``url`` and read it whole (``resp.content``), not parsed yet: if its
+    cached body failed the digest its entry gives, evict it as ``settle_page`` does."""
+    expected = body_digests.failed_digest(response)
+    if expected is None:
+        return None
+    reason = f"the cached page does not match {expected.source}"
+    return settle_page(lambda: (session, url), reason)
+
+
+@never_raises(None)
+def settle_page(locate: Callable[[], tuple[Any, str]], reason: str) -> PageRefetch | None:
+    """A cached index page is damaged (``reason`` says how): if it came from the cache, evict it
+    and return what pip's own code is to fetch once more (``settle_page_refetch`` then tells how
+    that went).
 
     ``locate`` gives pip's session and the page's URL. The entry goes through the guard's safe
     deletion and then pip's own cache object (``cache.delete``), so that nothing of it is left to
@@ -70,7 +91,6 @@ def settle_page(locate: Callable[[], tuple[Any, str]], error: Exception) -> Page
     adapter = session.get_adapter(served)
     cache, controller = adapter.cache, adapter.controller
     key = str(controller.cache_url(served))
-    reason = f"pip cannot parse the cached page ({type(error).__name__}: {error})"
     cache_dir = cache_directory(cache)
     metadata_path = metadata_file(cache, key)
     STATE.served_pages.discard(url)  # from now on: what the second attempt was served
@@ -102,12 +122,12 @@ _PAGE_REFETCH_EVENTS: dict[RefetchOutcome, tuple[str, str, str]] = {
 
 
 @never_raises(None)
-def settle_page_refetch(refetch: PageRefetch, parsed: bool) -> None:
-    """Record the one event of an evicted page, once pip's second attempt is over: ``parsed``
+def settle_page_refetch(refetch: PageRefetch, good: bool) -> None:
+    """Record the one event of an evicted page, once pip's second attempt is over: ``good``
     says whether pip's code got through it, ``note_page`` whether a page was served at all (pip
     turns an index that is down into an empty list of links, not an error)."""
     served = refetch.url in STATE.served_pages
-    outcome: RefetchOutcome = "failed" if not served else "refetched" if parsed else "rejected"
+    outcome: RefetchOutcome = "failed" if not served else "refetched" if good else "rejected"
     keep_refetch(refetch, _PAGE_REFETCH_EVENTS[outcome])
 
 

@@ -183,10 +183,27 @@ def flip_body_byte(entry: Path, *, legacy: bool = False, at: float = 0.5) -> Non
     On pip <= 23.2 the body sits inside the metadata file, as msgpack bin data: the byte is
     flipped there, so that the metadata still loads and only the body is wrong.
     """
+    path, data, start, body = _stored_span(entry, legacy)
+    data[start + int(len(body) * at)] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def rot_in_body(entry: Path, old: bytes, new: bytes, *, legacy: bool = False) -> None:
+    """Bit rot that still parses: the first ``old`` in the stored body becomes ``new`` (as long),
+    where it is stored (see ``flip_body_byte``)."""
+    assert len(old) == len(new), (old, new)
+    path, data, start, body = _stored_span(entry, legacy)
+    at = body.find(old)
+    assert at >= 0, f"{old!r} not in the body of {entry}"
+    data[start + at : start + at + len(new)] = new
+    path.write_bytes(bytes(data))
+
+
+def _stored_span(entry: Path, legacy: bool) -> tuple[Path, bytearray, int, bytes]:
+    """The file holding an entry's body, its bytes, where the body starts in them, the body."""
     body = stored_body(entry, legacy=legacy)
     path = entry if legacy else body_path(entry)
     data = bytearray(path.read_bytes())
     start = data.find(body) if legacy else 0
     assert start >= 0, f"body not found in {path}"
-    data[start + int(len(body) * at)] ^= 0xFF
-    path.write_bytes(bytes(data))
+    return path, data, start, body
