@@ -15,7 +15,7 @@ import json
 import shutil
 import subprocess
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -47,10 +47,14 @@ class Scene:
         self.url = index.file_url(wheel.filename)
         self.entry = cache.entry_path(self.cache_dir, self.url, legacy=self.legacy)
 
-    def download(self, report: str, *, guarded: bool = True) -> subprocess.CompletedProcess[str]:
+    def download(
+        self, report: str, *, guarded: bool = True, extra_args: Sequence[str] = ()
+    ) -> subprocess.CompletedProcess[str]:
         env = self.files.env(report=report) | ({} if guarded else {"PIP_CACHE_GUARD": "0"})
-        out = self.root / report
-        return pip_download(self.venv, self.cache_dir, self.index, [PROJECT], env, dest=out)
+        out, projects = self.root / report, [PROJECT]
+        return pip_download(
+            self.venv, self.cache_dir, self.index, projects, env, dest=out, extra_args=extra_args
+        )
 
     def saved(self, report: str) -> bytes:
         return (self.root / report / self.wheel.filename).read_bytes()
@@ -285,9 +289,7 @@ def test_a_rotted_page_that_still_parses_is_fetched_again_in_the_same_run(
         assert scene.index.count(page_path, status=304) == 1, scene.index.counts()
         assert cache.read_entry(page).get("pip-cache-guard") == record
         assert cache.stored_body(page, legacy=scene.legacy) == body
-    wrong = rotted_name(scene.wheel.filename)
-    old, new = (f"files/{name}".encode() for name in (scene.wheel.filename, wrong))
-    cache.rot_in_body(page, old, new, legacy=scene.legacy)
+    wrong = rot_page_link(scene, page)
     alone = tmp_path / "alone"  # pip alone, on a copy of the cache: misled, run after run
     shutil.copytree(scene.cache_dir, alone)
     unguarded = pip_download(
@@ -322,3 +324,65 @@ def test_a_rotted_page_that_still_parses_is_fetched_again_in_the_same_run(
     assert_clean_exit(again)
     assert again.stderr == "", describe(again)
     assert scene.index.count(page_path, status=200) == 0, scene.index.counts()
+
+
+def rot_page_link(scene: Scene, page: Path) -> str:
+    """Flip one bit of the version in the cached page's link to the wheel; the file it names."""
+    wrong = rotted_name(scene.wheel.filename)
+    old, new = (f"files/{name}".encode() for name in (scene.wheel.filename, wrong))
+    cache.rot_in_body(page, old, new, legacy=scene.legacy)
+    return wrong
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("pip", ["26.3", "24.0"])
+def test_a_rotted_find_links_page_is_fetched_again_before_pip_parses_it(
+    pip: str, scene_for: Callable[[str], Scene]
+) -> None:
+    """A ``--find-links`` page over HTTP is cached like an index page, and pip keeps the links it
+    parsed from it by URL for the whole run: the damaged page must never be parsed."""
+    scene = scene_for(pip)
+    url = scene.index.project_url(PROJECT)
+    find_links = ["--no-index", "--find-links", url]
+    page = cache.entry_path(scene.cache_dir, url, legacy=scene.legacy)
+    assert_clean_exit(scene.download("fill", extra_args=find_links))
+    wrong = rot_page_link(scene, page)
+    scene.index.reset_log()
+
+    result = scene.download("heal", extra_args=find_links)
+
+    assert_clean_exit(result)
+    assert scene.saved("heal") == scene.wheel.path.read_bytes()
+    report = read_report(scene.files.report("heal"))
+    assert outcomes(report) == {cache.cache_key(url): ("bad-page", "refetched")}
+    assert scene.index.count(f"/files/{wrong}") == 0, scene.index.counts()
+    scene.index.reset_log()
+    again = scene.download("again", extra_args=find_links)
+    assert_clean_exit(again)
+    assert again.stderr == "", describe(again)
+
+
+@pytest.mark.e2e
+def test_a_rotted_page_whose_index_is_down_for_the_refetch_stays_deleted(
+    scene_for: Callable[[str], Scene],
+) -> None:
+    """The refetch gets pip's own network handling (an index that is down gives no links): the
+    event says deleted, the damaged page is never used, and nothing loops."""
+    scene = scene_for("26.3")
+    page = cache.entry_path(scene.cache_dir, scene.index.project_url(PROJECT))
+    assert_clean_exit(scene.download("fill"))
+    wrong = rot_page_link(scene, page)
+    scene.index.reset_log()
+    scene.index.down = True
+
+    result = scene.download("down", extra_args=["--retries", "0"])
+
+    assert result.returncode == 1 and "Traceback" not in result.stderr, describe(result)
+    assert "No matching distribution found" in result.stderr, describe(result)
+    block = summary_block(result.stderr)
+    assert f"  - {PROJECT}/: bad-page, deleted" in block, block
+    key = cache.cache_key(scene.index.project_url(PROJECT))
+    assert outcomes(read_report(scene.files.report("down"))) == {key: ("bad-page", "deleted")}
+    assert scene.index.count(f"/simple/{PROJECT}/") == 1, scene.index.counts()
+    assert scene.index.count(f"/files/{wrong}") == 0, scene.index.counts()
+    assert not page.exists() and not cache.body_path(page).exists()
