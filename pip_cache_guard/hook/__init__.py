@@ -8,7 +8,8 @@ The integrations (``pip_cache_guard.integrations``) call the decisions from thei
 - ``rejected_files``: a file pip downloaded from a cache hit and then rejected: evict the entry
   holding exactly those bytes, and record how pip's own downloader fetched it again;
 - ``built_wheels``: a wheel pip built and cached that cannot be read (or its ``origin.json``);
-- ``pages``: an index page from the cache that pip cannot parse: evict, one more fetch by pip;
+- ``pages``: an index page from the cache that pip cannot parse, or that fails its digest: evict,
+  one more fetch by pip;
 - ``children``: the spool that child pips hand their events over to;
 - ``summing_up``: at exit, the JSON report, the history and the summary on stderr.
 
