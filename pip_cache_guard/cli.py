@@ -57,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--fix", action="store_true", help="delete exactly the damaged files")
     verify.add_argument("--json", action="store_true", help="print a JSON document on stdout")
+    verify.add_argument(
+        "--digests",
+        action="store_true",
+        help="also hash every cached body against its digest (the guard's record, or the "
+        "server's); count those that have none",
+    )
 
     doctor = commands.add_parser(
         "doctor",
@@ -107,13 +113,21 @@ def _io_error(exc: OSError) -> int:
 def _verify(args: argparse.Namespace) -> int:
     if args.all:
         return _verify_all(args)
-    return run_verify(args.cache_dir, args.fix, args.json, ["pip-cache-guard", "verify"])
+    command = ["pip-cache-guard", "verify"]
+    return run_verify(args.cache_dir, args.fix, args.json, command, digests=args.digests)
 
 
-def run_verify(cache_dir: str | None, fix: bool, as_json: bool, command: Sequence[str]) -> int:
+def run_verify(
+    cache_dir: str | None,
+    fix: bool,
+    as_json: bool,
+    command: Sequence[str],
+    digests: bool = False,
+) -> int:
     """``verify``'s whole run and exit code; ``pip cache verify`` calls it too. ``command`` is
     how the user ran it: the text advises it with ``--fix``, naming the cache unless it is the
-    default one, so that run as printed it fixes the cache just checked."""
+    default one, so that run as printed it fixes the cache just checked (with ``--digests``,
+    which found what only it finds)."""
     from pip_cache_guard import render
     from pip_cache_guard.locate import legacy_dir_is_stale, locate
     from pip_cache_guard.verify import CacheMissing, verify
@@ -122,14 +136,19 @@ def run_verify(cache_dir: str | None, fix: bool, as_json: bool, command: Sequenc
         location = locate(cache_dir)
         with _progress(enabled=not as_json and sys.stderr.isatty()) as advance:
             scan = verify(
-                location, fix=fix, progress=advance, legacy_is_stale=legacy_dir_is_stale()
+                location,
+                fix=fix,
+                progress=advance,
+                legacy_is_stale=legacy_dir_is_stale(),
+                digests=digests,
             )
     except CacheMissing as exc:
         print(f"pip-cache-guard: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:
         return _io_error(exc)
-    fix_command = command_line([*command, *_naming(location.root), "--fix"])
+    options = ["--digests", "--fix"] if digests else ["--fix"]
+    fix_command = command_line([*command, *_naming(location.root), *options])
     _emit(as_json, render.verify_json(scan), render.verify_text(scan, fix_command))
     if scan.errors:
         return EXIT_ERROR
@@ -179,12 +198,17 @@ def _verify_all(args: argparse.Namespace) -> int:
             with _progress(enabled=not args.json and sys.stderr.isatty()) as advance:
                 location = CacheLocation(cache.path, cache.source, False)
                 scan = verify(
-                    location, fix=args.fix, progress=advance, legacy_is_stale=legacy_dir_is_stale()
+                    location,
+                    fix=args.fix,
+                    progress=advance,
+                    legacy_is_stale=legacy_dir_is_stale(),
+                    digests=args.digests,
                 )
         except CacheMissing:
             continue  # this tool keeps no cache here
         scans.append((cache, scan))
-    fix_command = command_line(["pip-cache-guard", "verify", "--all", "--fix"])
+    options = ["--digests", "--fix"] if args.digests else ["--fix"]
+    fix_command = command_line(["pip-cache-guard", "verify", "--all", *options])
     _emit(args.json, render.verify_all_json(scans), render.verify_all_text(scans, fix_command))
     if any(scan.errors for _cache, scan in scans):
         return EXIT_ERROR

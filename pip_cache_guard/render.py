@@ -30,7 +30,7 @@ FINDINGS_SHOWN = 20
 
 
 def verify_json(scan: Scan) -> dict[str, Any]:
-    return {
+    document = {
         "schema": SCHEMA_VERSION,
         "tool_version": __version__,
         "cache_dir": scan.cache_dir,
@@ -53,6 +53,11 @@ def verify_json(scan: Scan) -> dict[str, Any]:
         # A CacheControl directory's reader is unknown: whose reading judged it (null: pip's cache).
         "judged_as": scan.judged_as,
     }
+    if scan.checked_digests:  # --digests: bodies by what hashing them showed
+        from pip_cache_guard.body_check import OUTCOMES
+
+        document["digests"] = {outcome: scan.digests[outcome] for outcome in OUTCOMES}
+    return document
 
 
 def verify_text(scan: Scan, fix_command: str = FIX_COMMAND) -> str:
@@ -67,6 +72,8 @@ def verify_text(scan: Scan, fix_command: str = FIX_COMMAND) -> str:
             f"  judged as {scan.judged_as} reads it (the one installed here: the program that "
             "reads this directory is not known)"
         )
+    if scan.checked_digests:
+        lines.append(_digests_line(scan.digests))
     if scan.problems_found:
         kind_text = ", ".join(f"{count} {kind}" for kind, count in sorted(scan.kinds.items()))
         lines.append(f"  damaged: {scan.problems_found} ({kind_text})")
@@ -103,6 +110,16 @@ def verify_text(scan: Scan, fix_command: str = FIX_COMMAND) -> str:
     elif scan.problems_found:
         lines.append(f"  run `{fix_command}` to delete exactly these files")
     return "\n".join(lines) + "\n"
+
+
+def _digests_line(counts: Counter[str]) -> str:
+    unverifiable = counts["unverifiable"]
+    why = " (no digest: stored by a pip without the guard, from a server that sends none)"
+    return (
+        f"  digests: {plural(counts['verified'] + counts['mismatched'], 'body', 'bodies')} "
+        f"hashed, {counts['verified']} match, {counts['mismatched']} do not; "
+        f"{unverifiable} unverifiable" + (why if unverifiable else "")
+    )
 
 
 def verify_all_json(scans: Sequence[tuple[ToolCache, Scan]]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 import msgpack
 
-from pip_cache_guard import entries
+from pip_cache_guard import body_check, entries
 from pip_cache_guard.diagnose import (
     PIP_VENDORED,
     Reader,
@@ -50,6 +50,9 @@ PARALLEL_SAMPLE_THRESHOLD = 32
 # once a thread runs) costs 20 to 50 times as much (180 - 560 ms measured on a loaded Linux
 # machine, fork 6 - 22 ms): from about 4,000 entries (160 third-level directories) it pays off.
 SPAWNED_SAMPLE_FACTOR = 5
+# With --digests every body is read and hashed too (0.1 - 3 ms a body, against ~20 µs for a
+# metadata file alone): a second process pays off from this many times fewer entries.
+DIGESTS_SAMPLE_DIVISOR = 16
 # A temporary file younger than this may belong to a pip that is writing it right now.
 TMP_GRACE_SECONDS = 3600
 _ENTRY_NAME = re.compile(r"[0-9a-f]{56}\Z")
@@ -66,6 +69,7 @@ _READ_CHUNK = 64 * 1024  # metadata is ~1 kB (pip <= 23.2: the body too); below 
 ORPHAN = "orphan"
 LEFTOVER_TMP = "leftover-tmp"
 BAD_WHEEL = "bad-wheel"
+BAD_BODY = "bad-body"  # the hook's kind too: a body that fails its digest (``--digests``)
 
 Progress = Callable[[int], None]
 
@@ -100,6 +104,7 @@ class _Rules:
     now: float  # the moment that leftover temporary files are aged against
     fix: bool
     reader: Reader = PIP_VENDORED  # the CacheControl whose reading the verdicts follow
+    digests: bool = False  # hash every body that has a digest (``body_check``)
 
 
 # Findings (and errors) listed in detail per list; beyond, they are only counted: a cache of a
@@ -135,6 +140,9 @@ class Scan:
     # A CacheControl directory: whose reading judged its entries ("cachecontrol 0.15.0"); None for
     # a pip cache, judged as pip's vendored CacheControl reads it.
     judged_as: str | None = None
+    # With --digests: bodies by what hashing them showed (``body_check.OUTCOMES``).
+    checked_digests: bool = False
+    digests: Counter[str] = field(default_factory=Counter)
 
     def add_problem(self, finding: Finding) -> None:
         """Count a problem (its action final) and list it while the list has room."""
@@ -164,6 +172,7 @@ class Scan:
         self.errors_found += part.errors_found
         self.kinds.update(part.kinds)
         self.actions.update(part.actions)
+        self.digests.update(part.digests)
         self.bytes_freed += part.bytes_freed
         _list_all(self.problems, part.problems)
         _list_all(self.unrecognised, part.unrecognised)
@@ -246,8 +255,10 @@ def verify(
     progress: Progress | None = None,
     legacy_is_stale: bool = True,
     now: float | None = None,
+    digests: bool = False,
 ) -> Scan:
-    """Scan the cache at ``location``; with ``fix``, delete exactly the damaged files."""
+    """Scan the cache at ``location``; with ``fix``, delete exactly the damaged files; with
+    ``digests``, hash every body against its digest too."""
     if not os.path.isdir(location.root):
         raise CacheMissing(f"no cache directory at {location.root}")
     kind = cache_kind(location.root)
@@ -258,12 +269,13 @@ def verify(
     now = time.time() if now is None else now
     if kind == CACHECONTROL_DIR:
         reader = installed_reader()
-        rules = _Rules(location.root, _bodies_apart(location.root), now, fix, reader)
+        rules = _Rules(location.root, _bodies_apart(location.root), now, fix, reader, digests)
         scan.judged_as = reader.name
         _scan_http_dir(scan, rules, progress)
     else:
-        _scan_pip_cache(scan, location, fix, progress, legacy_is_stale, now)
+        _scan_pip_cache(scan, location, fix, progress, legacy_is_stale, now, digests)
     scan.fixed = fix
+    scan.checked_digests = digests
     scan.seconds = time.perf_counter() - started
     return scan
 
@@ -275,13 +287,16 @@ def _scan_pip_cache(
     progress: Progress | None,
     legacy_is_stale: bool,
     now: float,
+    digests: bool,
 ) -> None:
     """A pip cache root: ``http-v2/``, the legacy ``http/`` and ``wheels/``."""
     if os.path.isdir(location.http_dir):
-        _scan_http_dir(scan, _Rules(location.http_dir, True, now, fix), progress)
+        rules = _Rules(location.http_dir, True, now, fix, digests=digests)
+        _scan_http_dir(scan, rules, progress)
     if os.path.isdir(location.legacy_http_dir):
         entries_before, bytes_before = scan.entries, scan.bytes_total
-        _scan_http_dir(scan, _Rules(location.legacy_http_dir, False, now, fix), progress)
+        rules = _Rules(location.legacy_http_dir, False, now, fix, digests=digests)
+        _scan_http_dir(scan, rules, progress)
         scan.legacy = LegacyDir(
             location.legacy_http_dir,
             scan.entries - entries_before,
@@ -340,7 +355,8 @@ def _scan_http_dir(scan: Scan, rules: _Rules, progress: Progress | None) -> None
     subtrees = sorted(child.path for child in subdirectories)  # the same split every time
     _scan_files(scan, rules, rules.root, None, top_files, progress)
     context = _process_context()
-    helper_part = subtrees[1::2] if _worth_a_second_process(subtrees, context) else []
+    worth_it = _worth_a_second_process(subtrees, context, rules.digests)
+    helper_part = subtrees[1::2] if worth_it else []
     own_part = [tree for tree in subtrees if tree not in helper_part]
     with _second_process(scan.cache_dir, rules, helper_part, context) as part:
         _scan_trees(scan, rules, own_part, progress)
@@ -437,12 +453,12 @@ def _listing(directory: str, scan: Scan) -> tuple[list[os.DirEntry[str]], list[o
 
 
 def _worth_a_second_process(
-    subtrees: list[str], context: multiprocessing.context.BaseContext
+    subtrees: list[str], context: multiprocessing.context.BaseContext, digests: bool = False
 ) -> bool:
     """Two cores and a cache of more than a few hundred entries (a few thousand where ``context``
     starts a fresh interpreter), judged by one sample: pip spreads entries evenly, so the
     third-level directories below one first-level directory (at most 256) grow with the cache
-    until about 20,000 entries."""
+    until about 20,000 entries. ``digests``: every body is hashed as well."""
     if (os.cpu_count() or 1) < 2 or len(subtrees) < 2:
         return False
     sample = 0
@@ -455,7 +471,8 @@ def _worth_a_second_process(
     except OSError:
         return False
     forked = context.get_start_method() == "fork"
-    return sample >= PARALLEL_SAMPLE_THRESHOLD * (1 if forked else SPAWNED_SAMPLE_FACTOR)
+    threshold = PARALLEL_SAMPLE_THRESHOLD * (1 if forked else SPAWNED_SAMPLE_FACTOR)
+    return sample >= threshold // (DIGESTS_SAMPLE_DIVISOR if digests else 1)
 
 
 class _PartResult:
@@ -541,16 +558,60 @@ def _check_entry(
     if verdict.is_damage:
         size = len(data) + (body_size or 0)
         finding = Finding(path, verdict.kind, verdict.reason, size)
-        if rules.fix:
-            outcome = entries.delete_entry(rules.root, path, data, _status(body))
-            finding.action = outcome.action
-            if outcome.reason:
-                finding.reason = f"{finding.reason}; {outcome.reason}"
-        scan.add_problem(finding)
+        _entry_problem(scan, rules, finding, data, _status(body))
     elif needs_body and entries.written_recently(path, rules.now) is None:
         _problem(scan, rules, path, ORPHAN, "metadata without body", len(data))
-    else:  # (metadata written moments ago may be waiting for its body: a writer at work)
-        scan.ok_entries += 1
+    elif not (rules.digests and _bad_body(scan, rules, path, data, body, body_size)):
+        scan.ok_entries += 1  # (metadata written moments ago may be waiting for its body)
+
+
+def _bad_body(
+    scan: Scan,
+    rules: _Rules,
+    path: str,
+    data: bytes,
+    body: os.DirEntry[str] | None,
+    body_size: int | None,
+) -> bool:
+    """``--digests``: hash the body of a valid entry (its ``.body`` file ``body``, else inside the
+    metadata ``data``); count what that showed, and report a mismatch as ``bad-body``, deleted
+    with ``fix`` if the entry still holds exactly what was judged. True for a mismatch."""
+    if rules.separate_bodies and body is None:
+        return False  # no body file yet (a writer at work), or a link: never read through
+    try:
+        document = _unpack(data.partition(b",")[2])  # a valid entry: ``cc=4,`` and its document
+        check = body_check.check_body(
+            path, data, document, body.path if body is not None else None, rules.now
+        )
+    except OSError as exc:
+        scan.add_error(f"cannot read {body.path if body else path}: {exc.strerror or exc}")
+        return False
+    if check.outcome in body_check.OUTCOMES:
+        scan.digests[check.outcome] += 1
+    if check.outcome != "mismatched":
+        return False
+    finding = Finding(path, BAD_BODY, check.reason, len(data) + (body_size or 0))
+    _entry_problem(scan, rules, finding, data, check.body, check.proof)
+    return True
+
+
+def _entry_problem(
+    scan: Scan,
+    rules: _Rules,
+    finding: Finding,
+    data: bytes,
+    body: os.stat_result | None,
+    proven_bad: str | None = None,
+) -> None:
+    """A damaged entry (metadata ``data``, body file ``body`` as judged): with ``fix``, deleted
+    if its files are still the ones judged (``proven_bad``: the claim's proof, see
+    ``entries.delete_entry``)."""
+    if rules.fix:
+        outcome = entries.delete_entry(rules.root, finding.path, data, body, proven_bad=proven_bad)
+        finding.action = outcome.action
+        if outcome.reason:
+            finding.reason = f"{finding.reason}; {outcome.reason}"
+    scan.add_problem(finding)
 
 
 def _read(path: str) -> bytes:

@@ -83,6 +83,19 @@ def index(index_server: LoopbackIndex) -> LoopbackIndex:
 
 
 @pytest.fixture(scope="session")
+def no_hash_index_server(guardtest_wheels: dict[str, BuiltWheel]) -> Iterator[LoopbackIndex]:
+    """An index whose links carry no hash (a wheelhouse on a plain web server)."""
+    with LoopbackIndex((w.path for w in guardtest_wheels.values()), hashes=False) as server:
+        yield server
+
+
+@pytest.fixture
+def no_hash_index(no_hash_index_server: LoopbackIndex) -> LoopbackIndex:
+    """The index without hashes, its request log emptied, its settings reset for this test."""
+    return no_hash_index_server.fresh()
+
+
+@pytest.fixture(scope="session")
 def auth_index_server(guardtest_wheels: dict[str, BuiltWheel]) -> Iterator[LoopbackIndex]:
     """A second index that answers 401 unless given ``AUTH_CREDENTIALS`` by basic auth."""
     wheels = (w.path for w in guardtest_wheels.values())

@@ -15,7 +15,7 @@ import json
 import shutil
 import subprocess
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -60,13 +60,6 @@ class Scene:
         return (self.root / report / self.wheel.filename).read_bytes()
 
 
-@pytest.fixture(scope="module")
-def no_hash_index(guardtest_wheels: dict[str, BuiltWheel]) -> Iterator[LoopbackIndex]:
-    """An index of this module's own, whose links carry no hash."""
-    with LoopbackIndex([w.path for w in guardtest_wheels.values()], hashes=False) as server:
-        yield server
-
-
 @pytest.fixture
 def scene_for(
     make_venv: VenvFactory,
@@ -76,7 +69,7 @@ def scene_for(
 ) -> Callable[[str], Scene]:
     def build(pip: str) -> Scene:
         venv = make_venv(find_python("3.11"), pip, guard=True)
-        return Scene(venv, tmp_path, no_hash_index.fresh(), guardtest_wheels[PROJECT])
+        return Scene(venv, tmp_path, no_hash_index, guardtest_wheels[PROJECT])
 
     return build
 

@@ -43,7 +43,7 @@ def test_pip_cache_verify_finds_names_and_fixes_a_damaged_entry(
         return run_pip(venv, ["cache", *args], cache_dir, None, files.env())
 
     helped = pip_cache("--help")
-    assert "cache verify [--fix] [--json]" in helped.stdout, describe(helped)
+    assert "cache verify [--fix] [--json] [--digests]" in helped.stdout, describe(helped)
     assert "- verify: " in helped.stdout, describe(helped)
 
     clean = pip_cache("verify")
@@ -87,6 +87,7 @@ def test_pips_other_cache_subcommands_behave_as_without_the_guard(
         ["list", "guardtest*", "--format=abspath"],
         ["list", "--json"],
         ["purge", "--fix"],
+        ["list", "--digests"],
         ["frobnicate"],
         ["remove", "guardtest-alpha"],
         ["purge"],

@@ -1,15 +1,16 @@
-"""Integration with pip's ``cache`` command: ``pip cache verify [--fix] [--json]``.
+"""Integration with pip's ``cache`` command: ``pip cache verify [--fix] [--json] [--digests]``.
 
 Users look for cache commands under ``pip cache``. Every pip since 20.1 (checked: 21.3 - 26.3) has
 ``CacheCommand`` in ``pip._internal.commands.cache`` with a ``usage`` string, ``add_options(self)``
 (options go to ``self.cmd_opts``) and ``run(self, options, args)``; pip builds the command's
 parser (usage and ``--help`` text from ``usage`` and the class docstring) when it instantiates the
-class, after this module patched it. ``verify`` is one line in both texts, two options, and ``run``
-answering ``verify`` itself with ``pip-cache-guard verify``'s engine and exit codes, on the cache
-pip itself would use (its ``--cache-dir``, config and environment). Every other subcommand goes to
-pip's own ``run`` untouched; given ``--fix`` or ``--json`` they fail exactly as pip fails on an
-unknown option. ``verify`` with the cache disabled (``--no-cache-dir``) goes there too, whatever its
-options, and pip says why it cannot run. Another shape of ``CacheCommand`` is left alone.
+class, after this module patched it. ``verify`` is one line in both texts, three options, and
+``run`` answering ``verify`` itself with ``pip-cache-guard verify``'s engine and exit codes, on the
+cache pip itself would use (its ``--cache-dir``, config and environment). Every other subcommand
+goes to pip's own ``run`` untouched; given ``--fix``, ``--json`` or ``--digests`` they fail exactly
+as pip fails on an unknown option. ``verify`` with the cache disabled (``--no-cache-dir``) goes
+there too, whatever its options, and pip says why it cannot run. Another shape of
+``CacheCommand`` is left alone.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pip_cache_guard.integrations import has_parameters, wrap_once
 from pip_cache_guard.switches import report_internal_error
 
 SUBCOMMAND = "verify"
-USAGE_LINE = "%prog verify [--fix] [--json]"
+USAGE_LINE = "%prog verify [--fix] [--json] [--digests]"
 HELP_LINE = (
     "- verify: Check every entry of the cache for damage (pip-cache-guard); "
     "--fix deletes exactly the damaged files."
@@ -30,6 +31,12 @@ HELP_LINE = (
 # Where the options land in pip's ``options``; named so that they cannot meet pip's own.
 FIX_DEST = "pip_cache_guard_fix"
 JSON_DEST = "pip_cache_guard_json"
+DIGESTS_DEST = "pip_cache_guard_digests"
+OPTIONS = (  # verify's: flag, where it lands, help
+    ("--fix", FIX_DEST, "verify: delete exactly the damaged files"),
+    ("--json", JSON_DEST, "verify: print a JSON document on stdout"),
+    ("--digests", DIGESTS_DEST, "verify: also hash every cached body against its digest"),
+)
 USAGE_ERROR = 2  # pip's exit code for an unknown option, and the guard's for an error
 
 
@@ -64,20 +71,10 @@ def _with_help_line(doc: str) -> str:
 def _add_options(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     result = wrapped(*args, **kwargs)
     try:
-        instance.cmd_opts.add_option(
-            "--fix",
-            action="store_true",
-            dest=FIX_DEST,
-            default=False,
-            help="verify: delete exactly the damaged files",
-        )
-        instance.cmd_opts.add_option(
-            "--json",
-            action="store_true",
-            dest=JSON_DEST,
-            default=False,
-            help="verify: print a JSON document on stdout",
-        )
+        for flag, dest, text in OPTIONS:
+            instance.cmd_opts.add_option(
+                flag, action="store_true", dest=dest, default=False, help=text
+            )
     except Exception:  # pip gained options of these names: pip cache stays as pip made it
         report_internal_error("adding pip cache verify's options")
     return result
@@ -88,7 +85,7 @@ def _run(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> 
         return wrapped(*args, **kwargs)
     options, arguments = args
     if not arguments or arguments[0] != SUBCOMMAND:
-        for flag, dest in (("--fix", FIX_DEST), ("--json", JSON_DEST)):
+        for flag, dest, _ in OPTIONS:
             if getattr(options, dest, False):  # what pip's parser says and does without us
                 instance.parser.print_usage(sys.stderr)
                 sys.stderr.write(f"no such option: {flag}\n")
@@ -109,6 +106,7 @@ def _run(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> 
             fix=bool(getattr(options, FIX_DEST, False)),
             as_json=bool(getattr(options, JSON_DEST, False)),
             command=[*cli.this_pip(), "cache", SUBCOMMAND],
+            digests=bool(getattr(options, DIGESTS_DEST, False)),
         )
     except Exception as exc:  # the guard's own failure: an error exit, never a traceback in pip
         report_internal_error("pip cache verify")
