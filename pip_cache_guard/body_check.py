@@ -42,7 +42,8 @@ def check_body(
 ) -> BodyCheck:
     """Hash the body of the valid entry whose metadata file ``metadata_path`` held ``data``
     (decoded: ``document``); the body is the file ``body_path``, or (None) inside the document.
-    An ``OSError`` reading the body file is the caller's to report."""
+    An ``OSError`` reading the body file (but its absence: deleted since) is the caller's to
+    report."""
     expected = digests.expected_digest(document)
     if expected is None:
         status = document["response"]["status"]
@@ -53,12 +54,15 @@ def check_body(
             return BodyCheck("verified")
         # The bad bytes are in the metadata file, which delete_entry re-reads before deleting.
         return _mismatch(expected, None, hashlib.sha256(data).hexdigest())
-    digest, status = _hash_file(body_path, expected.algorithm)
-    if expected.matches(digest):
-        return BodyCheck("verified")
-    # Proven again before it is called damaged: the same file, hashed anew (with the sha256 its
-    # claim carries), under the metadata read.
-    again, status_again, sha256 = _hash_file_twice(body_path, expected.algorithm)
+    try:
+        digest, status, _ = _digests_of(body_path, expected.algorithm, with_sha256=False)
+        if expected.matches(digest):
+            return BodyCheck("verified")
+        # Proven again before it is called damaged: the same file, hashed anew (with the sha256
+        # its claim carries), under the metadata read.
+        again, status_again, sha256 = _digests_of(body_path, expected.algorithm, with_sha256=True)
+    except FileNotFoundError:
+        return NO_BODY  # deleted since it was listed: by a pip that found it damaged, or rewrote it
     if (
         expected.matches(again)
         or _identity(status) != _identity(status_again)
@@ -75,28 +79,22 @@ def _mismatch(expected: digests.Expected, body: os.stat_result | None, proof: st
 
 
 def _maybe_being_written(metadata_path: str, body: os.stat_result, now: float) -> bool:
-    """Metadata younger than its body and than ``entries.WRITE_GRACE_SECONDS``: its writer may be
-    about to put the body that goes with it in place."""
+    """Metadata younger than ``entries.WRITE_GRACE_SECONDS`` and not older than its body (file
+    times are coarse: both may have the same): its writer may be about to put the body that goes
+    with it in place."""
     try:
         metadata = os.lstat(metadata_path)
     except OSError:
         return True
     recent = entries.written_recently(metadata_path, now) is not None
-    return recent and metadata.st_mtime_ns > body.st_mtime_ns
+    return recent and metadata.st_mtime_ns >= body.st_mtime_ns
 
 
-def _hash_file(path: str, algorithm: str) -> tuple[str, os.stat_result]:
-    digest, status, _ = _hash_file_twice(path, algorithm, sha256=False)
-    return digest, status
-
-
-def _hash_file_twice(
-    path: str, algorithm: str, sha256: bool = True
-) -> tuple[str, os.stat_result, str]:
-    """The file's digest by ``algorithm``, its status as opened, and (``sha256``) its sha256,
-    in one read; never through a final link."""
+def _digests_of(path: str, algorithm: str, with_sha256: bool) -> tuple[str, os.stat_result, str]:
+    """The file's digest by ``algorithm``, its status as opened, and (``with_sha256``: else the
+    same digest again) its sha256, in one read; never through a final link."""
     wanted = _hasher(algorithm)
-    proof = hashlib.sha256() if sha256 and algorithm != "sha256" else None
+    proof = hashlib.sha256() if with_sha256 and algorithm != "sha256" else None
     descriptor = os.open(
         path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     )
