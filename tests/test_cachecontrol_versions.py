@@ -24,9 +24,10 @@ import pytest
 from support import cache
 from support.guarded import PREFIX, GuardFiles, read_report
 from support.index import LoopbackIndex
-from support.runner import describe, run_python
+from support.runner import describe, pip_download, run_python
 from support.standalone import entry_of, fetch
-from support.venvs import Venv, find_python, make_tool_venv
+from support.venvs import Venv, VenvFactory, find_python, make_tool_venv
+from support.wheels import BuiltWheel
 
 pytestmark = pytest.mark.e2e
 
@@ -185,3 +186,43 @@ def test_verify_says_it_judged_a_cachecontrol_directory_as_this_release_reads_it
     else:
         assert found.returncode == 1, describe(found)
         assert [(p["path"], p["kind"]) for p in report["problems"]] == [(str(metadata), "corrupt")]
+
+
+@pytest.mark.parametrize(("pip", "kind"), [("26.3", "separate"), ("23.2.1", "inside")])
+def test_this_cachecontrol_reads_entries_carrying_the_guards_record_as_before(
+    pip: str,
+    kind: str,
+    release: Release,
+    base_venv: Venv,
+    env: dict[str, str | None],
+    make_venv: VenvFactory,
+    guardtest_wheels: dict[str, BuiltWheel],
+    tmp_path: Path,
+) -> None:
+    """Entries a guarded pip stored, its digest record in each document (issue 17), read by this
+    release pointed at pip's own directory (the same keys and files: ``SeparateBodyFileCache``
+    for ``http-v2``, ``FileCache`` for pip <= 23.2's ``http``): hits of the same bytes, with the
+    guard and without, nothing rewritten; ``verify`` judging as this release finds them ok."""
+    wheel, files = guardtest_wheels["guardtest-alpha"], GuardFiles(tmp_path)
+    with LoopbackIndex([wheel.path], hashes=False) as index:
+        writer = make_venv(find_python(PYTHON), pip, guard=True)
+        filled = pip_download(writer, tmp_path / "pip-cache", index, [wheel.project], files.env())
+        assert filled.returncode == 0, describe(filled)
+        directory = tmp_path / "pip-cache" / ("http-v2" if kind == "separate" else "http")
+        url = index.file_url(wheel.filename)
+        document = cache.read_entry(entry_of(directory, url))
+        assert document["pip-cache-guard"] == {"sha256": wheel.sha256, "size": wheel.size}
+        stored = cache.snapshot(directory)
+        index.reset_log()
+        for switch in ("0", None):  # the kill switch, then the guard
+            run_env = {**env, **files.env(), "PIP_CACHE_GUARD": switch, "FETCH_SHA256": "1"}
+            read = fetch(base_venv, tmp_path, kind, directory, [url], run_env)
+            assert read.returncode == 0 and PREFIX not in read.stderr, describe(read)
+            assert read.stdout.split()[1:] == [str(wheel.size), "True", wheel.sha256]
+        assert index.count("/files/") == 0, index.counts()
+    assert cache.snapshot(directory) == stored
+    verify = ["-m", "pip_cache_guard", "verify", "--cache-dir", str(directory), "--json"]
+    found = run_python(base_venv, verify, env)
+    report = json.loads(found.stdout)
+    assert (found.returncode, report["problems"]) == (0, []), describe(found)
+    assert report["judged_as"] == f"cachecontrol {release.version}", describe(found)

@@ -16,6 +16,7 @@ in a batch); ``substitute()`` serves other bytes than the page's hash says (a br
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import html
 import io
@@ -111,6 +112,11 @@ class LoopbackIndex:
         # Set: each file is served with a digest of its original bytes in this header (one of
         # ``DIGEST_HEADERS``), as Artifactory sends X-Checksum-Sha256 (also for a substitute).
         self.digest_header: str | None = None
+        # Set: the Cache-Control of every answer, in place of ``CACHE_CONTROL`` ("max-age=0": pip
+        # revalidates the entry on every run, and stores it again when the ETag changed).
+        self.cache_control: str | None = None
+        self._rendezvous: threading.Barrier | None = None  # ``hold_files``
+        self._alternates: dict[str, list[_Resource]] = {}  # ``alternate``
         self._lock = threading.Lock()
         self._log: list[Request] = []
         self.errors: list[str] = []  # handler exceptions, kept here instead of on stderr
@@ -144,6 +150,17 @@ class LoopbackIndex:
         """Serve ``body`` for ``filename`` from now on, while its link keeps the original hash."""
         with self._lock:
             self._substitutes[filename] = _Resource(body, WHEEL_TYPE)
+
+    def alternate(self, filename: str, bodies: Iterable[bytes]) -> None:
+        """Serve ``filename`` as each of ``bodies`` in turn, one request after another (a file the
+        index replaces while pips download it), each with its own ETag."""
+        with self._lock:
+            self._alternates[filename] = [_Resource(body, WHEEL_TYPE) for body in bodies]
+
+    def hold_files(self, parties: int) -> None:
+        """Answer no file request until ``parties`` of them are waiting (or 10 s passed), then all
+        at once: pips downloading the same file store it at the same moment."""
+        self._rendezvous = threading.Barrier(parties, timeout=10) if parties > 1 else None
 
     def substitute_page(self, project: str, body: bytes, content_type: str = JSON_TYPE) -> None:
         """Serve ``body`` as the project page of ``project`` from now on (an index serving a
@@ -219,6 +236,10 @@ class LoopbackIndex:
             match = re.fullmatch(r"/files/([^/]+)", path)
             if match:
                 name = match.group(1)
+                turns = self._alternates.get(name)
+                if turns:
+                    turns.append(turns.pop(0))
+                    return turns[-1]
                 if name in self._substitutes:
                     return self._substitutes[name]
                 if self.metadata_files and name.endswith(".whl.metadata"):
@@ -276,12 +297,15 @@ class LoopbackIndex:
 
     def fresh(self) -> LoopbackIndex:
         """This index as a new test should find it: log empty, answering (not ``down`` or
-        ``files_down``), every file and page served as listed (no ``substitute``), pages in HTML,
-        no Vary, no digest header."""
+        ``files_down``), every file and page served as listed (no ``substitute`` or
+        ``alternate``, none held), pages in HTML, no Vary, no digest header, the usual
+        Cache-Control."""
         self.reset_log()
         self.down = self.files_down = self.json_pages = False
-        self.vary = self.digest_header = None
+        self.vary = self.digest_header = self.cache_control = None
+        self._rendezvous = None
         with self._lock:
+            self._alternates.clear()
             self._substitutes.clear()
             self._page_substitutes.clear()
         return self
@@ -416,9 +440,13 @@ def _handler_for(index: LoopbackIndex) -> type[BaseHTTPRequestHandler]:
             resource = index.resource(path, self.headers.get("Accept", ""))
             if resource is None:
                 return self._plain(HTTPStatus.NOT_FOUND, headers)
+            rendezvous = index._rendezvous
+            if rendezvous is not None and path.startswith("/files/"):
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    rendezvous.wait()
             headers.update(
                 {
-                    "Cache-Control": CACHE_CONTROL,
+                    "Cache-Control": index.cache_control or CACHE_CONTROL,
                     "ETag": resource.etag,
                     "Accept-Ranges": "bytes",
                     **({"Vary": index.vary} if index.vary else {}),

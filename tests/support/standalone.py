@@ -12,9 +12,10 @@ from .runner import ExtraEnv, run_python
 from .venvs import Venv
 
 # argv: "separate" (SeparateBodyFileCache) or "inside" (FileCache), the directory, the URLs.
-# Prints, per URL: the URL, the body's length, and whether the response came from the cache.
+# Prints, per URL: the URL, the body's length, and whether the response came from the cache
+# (and the body's sha256 where FETCH_SHA256 is set in the environment).
 FETCH = """
-import sys, requests
+import hashlib, os, sys, requests
 from cachecontrol import CacheControl
 from cachecontrol.caches import FileCache, SeparateBodyFileCache
 kind, directory, *urls = sys.argv[1:]
@@ -23,7 +24,8 @@ session = CacheControl(requests.Session(), cache=cache)
 for url in urls:
     response = session.get(url)
     response.raise_for_status()
-    print(url, len(response.content), response.from_cache)
+    digest = hashlib.sha256(response.content).hexdigest() if os.environ.get("FETCH_SHA256") else ""
+    print(url, len(response.content), response.from_cache, digest)
 """
 
 

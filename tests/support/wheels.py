@@ -273,13 +273,19 @@ class BuiltSdist:
 
 
 def build_payload_sdist(
-    dest: Path, project: str, version: str = "1.0", payload_size: int = 20_000
+    dest: Path,
+    project: str,
+    version: str = "1.0",
+    payload_size: int = 20_000,
+    compresslevel: int = 9,
 ) -> BuiltSdist:
     """Write ``<module>-<version>.tar.gz`` (PEP 625 name) into ``dest``, deterministically.
 
     Its wheel holds ``<module>/__init__.py`` and ``<module>/payload.bin`` (random bytes); pip
     builds it with the backend inside the sdist (``backend-path``), with or without isolation.
-    The build fails where ``BUILD_FAILS`` is set in the environment.
+    The build fails where ``BUILD_FAILS`` is set in the environment. ``compresslevel=0`` stores
+    the tar in deflate's stored blocks: a byte flipped in a member's data changes that member and
+    nothing a reader checks (tarfile stops at the end-of-archive block, before gzip's CRC).
     """
     project = canonical_name(project)
     module = project.replace("-", "_")
@@ -305,7 +311,7 @@ def build_payload_sdist(
     path = dest / f"{root}.tar.gz"
     with (
         path.open("wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as compressed,
+        gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=compresslevel, mtime=0) as compressed,
         tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as archive,
     ):
         for name, data in sorted(members.items()):
