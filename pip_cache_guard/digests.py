@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from typing import Any, Callable
 
 RECORD_KEY = "pip-cache-guard"
+RECORD_SOURCE = "the sha256 pip-cache-guard recorded when the entry was stored"
 
 # Hex digits of each algorithm a server may name, strongest first (the first found is used).
 _HEX_LENGTHS = {"sha512": 128, "sha256": 64, "sha1": 40, "md5": 32}
@@ -52,6 +53,11 @@ class Expected:
 
     def matches(self, hexdigest: str) -> bool:
         return hexdigest.lower() == self.hexdigest
+
+    @property
+    def is_record(self) -> bool:
+        """The guard's own record: what the stored body hashed to, no word of the index's."""
+        return self.source == RECORD_SOURCE
 
     def __repr__(self) -> str:
         return f"Expected({self.algorithm}:{self.hexdigest[:12]}…, {self.source!r})"
@@ -89,8 +95,7 @@ def expected_digest(document: Any) -> Expected | None:
     """What the body of the entry decoded as ``document`` must hash to, or None if nothing says."""
     record = recorded(document)
     if record is not None:
-        source = "the sha256 pip-cache-guard recorded when the entry was stored"
-        return Expected("sha256", record["sha256"].lower(), source)
+        return Expected("sha256", record["sha256"].lower(), RECORD_SOURCE)
     response = document.get("response") if isinstance(document, dict) else None
     if not isinstance(response, dict) or response.get("status") != 200:
         return None

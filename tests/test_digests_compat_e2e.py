@@ -50,7 +50,6 @@ pytestmark = pytest.mark.e2e
 
 PROJECTS = ["guardtest-alpha", "guardtest-bravo"]
 SDIST = "guardtest-india"
-RECORD_SOURCE = "the sha256 pip-cache-guard recorded when the entry was stored"
 
 
 def is_legacy(pip_version: str) -> bool:
@@ -279,10 +278,9 @@ def test_a_pair_split_by_two_writers_of_different_bytes_is_evicted_once_and_noth
     """The index replaced alpha while two guarded pips stored it: the metadata of the one that
     wrote it last (its record: B) beside the body of the other (A), the split CacheControl's two
     writes allow. Built from two real fills. The next guarded read finds the body does not match
-    the record, evicts that entry, fetches it once more; bravo's entry is not touched, and the
-    run after is silent. The outcome depends on what the index serves by then: the record's
-    bytes (``bad-body``), or the body's (``index-mismatch``: the guard cannot tell a replaced
-    file from an index that serves other bytes than it said)."""
+    the record, evicts that entry, fetches it once more, whatever the index serves by then (the
+    record's bytes, or the body's); bravo's entry is not touched, and the run after is silent.
+    The entry disagreed with itself: ``bad-body``, never blamed on the index."""
     venv, store = guarded("26.3"), Cache(tmp_path / "a", index)
     alpha = guardtest_wheels[PROJECTS[0]]
     replaced = build_wheel(tmp_path / "replaced", alpha.project, payload_size=20_000, seed=7)
@@ -305,14 +303,13 @@ def test_a_pair_split_by_two_writers_of_different_bytes_is_evicted_once_and_noth
     assert store.saved("heal", alpha.filename) == fresh.path.read_bytes()
     assert index.counts().get(("GET", f"/files/{alpha.filename}")) == 1
     assert index.count("/files/") == 1  # bravo: a hit
-    kind = "bad-body" if fresh is replaced else "index-mismatch"
     block = summary_block(result.stderr)
-    assert any(f"{alpha.filename}: {kind}, refetched" in line for line in block), block
+    assert any(f"{alpha.filename}: bad-body, refetched" in line for line in block), block
     report = read_report(store.files.report("heal"))
     assert outcomes(report) == {
-        cache.cache_key(index.file_url(alpha.filename)): (kind, "refetched")
+        cache.cache_key(index.file_url(alpha.filename)): ("bad-body", "refetched")
     }
-    assert f"does not match {RECORD_SOURCE}" in report["events"][0]["reason"]
+    assert f"does not match {digests.RECORD_SOURCE}" in report["events"][0]["reason"]
     assert entry_files(bravo, legacy=False) == untouched
     assert_consistent(entry, legacy=False)
     index.reset_log()
@@ -330,7 +327,8 @@ def test_two_guarded_pips_storing_different_bytes_at_once_heal_within_one_refetc
 ) -> None:
     """The index serves A and B in turn while two guarded pips store alpha at once: a round may
     leave a split pair (counted, not required); a guarded run then settles it with at most one
-    event for that entry, and the run after that is silent with a consistent pair."""
+    event for that entry (``bad-body``, refetched), and the run after that is silent with a
+    consistent pair."""
     venv = guarded("26.3")
     alpha = guardtest_wheels[PROJECTS[0]]
     replaced = build_wheel(tmp_path / "replaced", alpha.project, payload_size=20_000, seed=7)
@@ -348,7 +346,7 @@ def test_two_guarded_pips_storing_different_bytes_at_once_heal_within_one_refetc
         settle = store.download(venv, "settle", projects=PROJECTS[:1])
         assert_clean_exit(settle)
         events = read_report(store.files.report("settle"))["events"]
-        assert len(events) <= 1 and all(e["action"] == "refetched" for e in events), events
+        assert [(e["kind"], e["action"]) for e in events] in ([], [("bad-body", "refetched")])
         assert_consistent(entry, legacy=False)
         index.reset_log()
         quiet = store.download(venv, "quiet", projects=PROJECTS[:1])
@@ -419,3 +417,33 @@ def test_pip_install_of_a_damaged_no_hash_sdist_installs_the_original(
     unguarded, damaged = install(plain, guarded=False)
     assert PREFIX not in unguarded.stderr, describe(unguarded)
     assert damaged != original and len(damaged) == len(original)  # the need, shown
+
+
+@pytest.mark.parametrize("pip", ["26.3", "21.3.1"])
+def test_a_rotted_body_of_a_file_the_index_replaced_since_is_called_damage_not_the_index(
+    pip: str,
+    guarded: Callable[[str], Venv],
+    index: LoopbackIndex,
+    tmp_path: Path,
+    guardtest_wheels: dict[str, BuiltWheel],
+) -> None:
+    """The guard's record is its own word, not the index's: a fresh download that differs from it
+    is a file the index replaced (a wheelhouse rebuilt in place), never proof that the index
+    serves bad bytes. The rotted body is ``bad-body``, and the new file is saved and recorded."""
+    venv, store, legacy = guarded(pip), Cache(tmp_path, index), is_legacy(pip)
+    alpha = guardtest_wheels[PROJECTS[0]]
+    assert_clean_exit(store.download(venv, "fill", projects=PROJECTS[:1]))
+    entry = store.entry(alpha.filename, legacy)
+    cache.flip_body_byte(entry, legacy=legacy)
+    replaced = build_wheel(tmp_path / "replaced", alpha.project, payload_size=20_000, seed=7)
+    index.substitute(alpha.filename, replaced.path.read_bytes())
+
+    result = store.download(venv, "heal", projects=PROJECTS[:1])
+
+    assert_clean_exit(result)
+    assert store.saved("heal", alpha.filename) == replaced.path.read_bytes()
+    key = cache.cache_key(index.file_url(alpha.filename))
+    report = read_report(store.files.report("heal"))
+    assert outcomes(report) == {key: ("bad-body", "refetched")}, report
+    assert "the cache was not the cause" not in report["events"][0]["reason"]
+    assert_consistent(entry, legacy)

@@ -169,7 +169,12 @@ def evict_mismatched(path: str) -> tuple[Refetch, digests.Expected] | None:
 @never_raises("refetched")
 def digest_outcome(path: str, expected: digests.Expected) -> RefetchOutcome:
     """Whether the file fetched once more has the digest the evicted body failed: if it does not
-    either, the index serves other bytes than that digest says, and the cache was not the cause."""
+    either, the index serves other bytes than that digest says, and the cache was not the cause.
+    The guard's own record is no word of the index: a fresh file that differs from it is one the
+    index replaced since (or gave one of two pips that stored it at once), and the entry whose
+    body did not match its own record was the cache's fault all the same."""
+    if expected.is_record:
+        return "refetched"
     fresh = _file_digest(path, expected.algorithm)
     return "refetched" if expected.matches(fresh) else "rejected"
 
