@@ -19,6 +19,7 @@ loopback index whose links carry no hash, and real caches:
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -172,7 +173,8 @@ def test_entries_carrying_the_record_are_read_as_before_by_pips_without_the_guar
     # The guard's own judges call them ok: verify, and the classifier on each entry's bytes.
     verify = ["-m", "pip_cache_guard", "verify", "--cache-dir", str(store.dir), "--json"]
     checked = run_python(guarded(writer), verify, store.files.env())
-    assert checked.returncode == 0, describe(checked)
+    problems = json.loads(checked.stdout)["problems"]
+    assert (checked.returncode, problems) == (0, []), describe(checked)
     for path, data in stored.items():
         if path.name.endswith(".body"):
             continue
