@@ -146,12 +146,14 @@ def test_entries_carrying_the_record_are_read_as_before_by_pips_without_the_guar
     writer: str,
     reader: str,
     guarded: Callable[[str], Venv],
+    make_venv: VenvFactory,
     index: LoopbackIndex,
     tmp_path: Path,
     guardtest_wheels: dict[str, BuiltWheel],
 ) -> None:
-    """Written by a guarded pip, read by a pip of the same layout with the guard switched off:
-    every file is a hit (not one request for it), saved byte for byte, and nothing rewritten."""
+    """Written by a guarded pip, read by a pip of the same layout with the guard switched off,
+    then by that pip where the guard was never installed: every file is a hit (not one request
+    for it), saved byte for byte, and nothing rewritten."""
     store, legacy = Cache(tmp_path, index), is_legacy(writer)
     assert_clean_exit(store.download(guarded(writer), "fill"))
     wheels = [guardtest_wheels[project] for project in PROJECTS]
@@ -160,16 +162,21 @@ def test_entries_carrying_the_record_are_read_as_before_by_pips_without_the_guar
         entry = store.entry(wheel.filename, legacy)
         assert record(entry) == {"sha256": wheel.sha256, "size": wheel.size}
         stored |= entry_files(entry, legacy)
-    index.reset_log()
+    readers = {
+        "switched-off": guarded(reader),
+        "not-installed": make_venv(find_python("3.11"), reader, guard=False),
+    }
 
-    result = store.download(guarded(reader), "read", guarded=False)
+    for name, venv in readers.items():
+        index.reset_log()
+        result = store.download(venv, name, guarded=False)
 
-    assert_clean_exit(result)
-    assert PREFIX not in result.stderr, describe(result)
-    assert index.count("/files/") == 0, index.counts()  # every file served from the cache
-    for wheel in wheels:
-        assert store.saved("read", wheel.filename) == wheel.path.read_bytes()
-    assert {path: path.read_bytes() for path in stored} == stored  # read, not rewritten
+        assert_clean_exit(result)
+        assert PREFIX not in result.stderr, describe(result)
+        assert index.count("/files/") == 0, index.counts()  # every file served from the cache
+        for wheel in wheels:
+            assert store.saved(name, wheel.filename) == wheel.path.read_bytes()
+        assert {path: path.read_bytes() for path in stored} == stored  # read, not rewritten
     # The guard's own judges call them ok: verify, and the classifier on each entry's bytes.
     verify = ["-m", "pip_cache_guard", "verify", "--cache-dir", str(store.dir), "--json"]
     checked = run_python(guarded(writer), verify, store.files.env())
@@ -232,6 +239,37 @@ def test_a_later_write_by_a_pip_without_the_guard_leaves_the_entry_unverifiable_
     run("after-plain-200", guarded=True, status=304)
     assert store.saved("after-plain-200", wheel.filename) == replaced.path.read_bytes()
     assert read_report(store.files.report("after-plain-200"))["events"] == []
+
+
+@pytest.mark.parametrize("pip", ["26.3", "23.2.1", "21.3.1"])
+def test_a_rotted_body_is_caught_when_a_guarded_pip_revalidates_the_entry(
+    pip: str,
+    guarded: Callable[[str], Venv],
+    index: LoopbackIndex,
+    tmp_path: Path,
+    guardtest_wheels: dict[str, BuiltWheel],
+) -> None:
+    """``max-age=0``: pip revalidates, the index answers 304, pip serves the cached body and
+    rewrites the metadata (the record carried over). A byte rotted in that body is caught on this
+    path too: evicted, fetched once more, saved whole, and the entry recorded afresh."""
+    venv, store, legacy = guarded(pip), Cache(tmp_path, index), is_legacy(pip)
+    wheel = guardtest_wheels[PROJECTS[0]]
+    entry = store.entry(wheel.filename, legacy)
+    index.cache_control = "max-age=0"
+    assert_clean_exit(store.download(venv, "fill", projects=PROJECTS[:1]))
+    cache.flip_body_byte(entry, legacy=legacy)
+    index.reset_log()
+
+    result = store.download(venv, "heal", projects=PROJECTS[:1])
+
+    assert_clean_exit(result)
+    assert store.saved("heal", wheel.filename) == wheel.path.read_bytes()
+    assert index.count("/files/", status=304) == 1 and index.count("/files/", status=200) == 1
+    report = read_report(store.files.report("heal"))
+    key = cache.cache_key(index.file_url(wheel.filename))
+    assert outcomes(report) == {key: ("bad-body", "refetched")}, report
+    assert_consistent(entry, legacy)
+    assert cache.stored_body(entry, legacy=legacy) == wheel.path.read_bytes()
 
 
 # -- 3. two guarded pips storing the same URL at once -----------------------------------------
