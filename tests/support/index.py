@@ -298,10 +298,10 @@ class LoopbackIndex:
     def fresh(self) -> LoopbackIndex:
         """This index as a new test should find it: log empty, answering (not ``down`` or
         ``files_down``), every file and page served as listed (no ``substitute`` or
-        ``alternate``, none held), pages in HTML, no Vary, no digest header, the usual
-        Cache-Control."""
+        ``alternate``, none held), pages in HTML and no PEP 658 files, no Vary, no digest header,
+        the usual Cache-Control."""
         self.reset_log()
-        self.down = self.files_down = self.json_pages = False
+        self.down = self.files_down = self.json_pages = self.metadata_files = False
         self.vary = self.digest_header = self.cache_control = None
         self._rendezvous = None
         with self._lock:
