@@ -24,7 +24,7 @@ from support import cache
 from support.guarded import GuardFiles, assert_clean_exit, outcomes, read_report, summary_block
 from support.index import LoopbackIndex
 from support.runner import describe, pip_download, run_pip
-from support.venvs import Venv, VenvFactory, find_python
+from support.venvs import Venv, VenvFactory, find_python, new_python_params
 from support.wheels import BuiltWheel
 
 PIPS = ["26.3", "24.0", "21.3.1"]
@@ -66,9 +66,9 @@ def scene_for(
     tmp_path: Path,
     no_hash_index: LoopbackIndex,
     guardtest_wheels: dict[str, BuiltWheel],
-) -> Callable[[str], Scene]:
-    def build(pip: str) -> Scene:
-        venv = make_venv(find_python("3.11"), pip, guard=True)
+) -> Callable[..., Scene]:
+    def build(pip: str, python: str = "3.11") -> Scene:
+        venv = make_venv(find_python(python), pip, guard=True)
         return Scene(venv, tmp_path, no_hash_index, guardtest_wheels[PROJECT])
 
     return build
@@ -86,7 +86,7 @@ def scene_for(
     ],
 )
 def test_a_rotted_body_behind_a_no_hash_index_is_fetched_again_in_the_same_run(
-    pip: str, stored_by: str, header: str | None, source: str, scene_for: Callable[[str], Scene]
+    pip: str, stored_by: str, header: str | None, source: str, scene_for: Callable[..., Scene]
 ) -> None:
     scene = scene_for(pip)
     scene.index.digest_header = header
@@ -122,7 +122,7 @@ def test_a_rotted_body_behind_a_no_hash_index_is_fetched_again_in_the_same_run(
 @pytest.mark.e2e
 @pytest.mark.parametrize("pip", ["26.3", "21.3.1"])
 def test_an_entry_with_no_digest_is_left_as_pip_leaves_it(
-    pip: str, scene_for: Callable[[str], Scene]
+    pip: str, scene_for: Callable[..., Scene]
 ) -> None:
     """Stored by a pip without the guard, from a server that sends no digest: nothing says what
     the body should be, so the guard says nothing (and deletes nothing)."""
@@ -142,7 +142,7 @@ def test_an_entry_with_no_digest_is_left_as_pip_leaves_it(
 @pytest.mark.e2e
 @pytest.mark.parametrize("pip", ["26.3", "24.0"])
 def test_a_rotted_body_fetched_on_the_batch_path_is_fetched_again(
-    pip: str, scene_for: Callable[[str], Scene]
+    pip: str, scene_for: Callable[..., Scene]
 ) -> None:
     """PEP 658 metadata first: pip resolves with the ``.metadata`` file, then downloads the
     wheels in a batch (``BatchDownloader`` up to pip 25.0, ``Downloader.batch`` since)."""
@@ -164,7 +164,7 @@ def test_a_rotted_body_fetched_on_the_batch_path_is_fetched_again(
 
 @pytest.mark.e2e
 def test_a_file_the_index_serves_unlike_its_digest_header_is_the_indexs_fault(
-    scene_for: Callable[[str], Scene],
+    scene_for: Callable[..., Scene],
 ) -> None:
     """The server's header says one thing and its bytes another: the entry is evicted once, the
     fresh download fails the same digest, and the guard says the cache was not the cause."""
@@ -191,7 +191,7 @@ def test_a_file_the_index_serves_unlike_its_digest_header_is_the_indexs_fault(
 @pytest.mark.e2e
 @pytest.mark.parametrize("pip", ["26.3", "21.3.1"])
 def test_pip_install_of_a_rotted_no_hash_wheel_installs_the_original(
-    pip: str, scene_for: Callable[[str], Scene]
+    pip: str, scene_for: Callable[..., Scene]
 ) -> None:
     """``pip install`` (pip 26.1+ blocks imports once it starts installing)."""
     scene = scene_for(pip)
@@ -220,7 +220,7 @@ def test_pip_install_of_a_rotted_no_hash_wheel_installs_the_original(
 @pytest.mark.e2e
 @pytest.mark.parametrize("pip", ["26.3", "24.0"])
 def test_pips_install_report_names_the_sha256_of_the_wheel_it_installed(
-    pip: str, scene_for: Callable[[str], Scene]
+    pip: str, scene_for: Callable[..., Scene]
 ) -> None:
     """pip hashes a no-hash download for ``--report`` before it reads the wheel, where the guard
     fetches a damaged one again: the report must name the bytes installed, not those thrown away."""
@@ -259,7 +259,7 @@ def rotted_name(filename: str) -> str:
     [("26.3", False), ("26.3", True), ("24.0", True), ("24.0", False), ("21.3.1", False)],
 )
 def test_a_rotted_page_that_still_parses_is_fetched_again_in_the_same_run(
-    pip: str, json_pages: bool, scene_for: Callable[[str], Scene], tmp_path: Path
+    pip: str, json_pages: bool, scene_for: Callable[..., Scene], tmp_path: Path
 ) -> None:
     """One bit flipped in a link of a cached page (HTML, or PEP 691 JSON): it still parses, and
     pip alone follows it to a file that does not exist. Guarded, the page fails the sha256 the
@@ -330,7 +330,7 @@ def rot_page_link(scene: Scene, page: Path) -> str:
 @pytest.mark.e2e
 @pytest.mark.parametrize("pip", ["26.3", "24.0"])
 def test_a_rotted_find_links_page_is_fetched_again_before_pip_parses_it(
-    pip: str, scene_for: Callable[[str], Scene]
+    pip: str, scene_for: Callable[..., Scene]
 ) -> None:
     """A ``--find-links`` page over HTTP is cached like an index page, and pip keeps the links it
     parsed from it by URL for the whole run: the damaged page must never be parsed."""
@@ -357,7 +357,7 @@ def test_a_rotted_find_links_page_is_fetched_again_before_pip_parses_it(
 
 @pytest.mark.e2e
 def test_a_rotted_page_whose_index_is_down_for_the_refetch_stays_deleted(
-    scene_for: Callable[[str], Scene],
+    scene_for: Callable[..., Scene],
 ) -> None:
     """The refetch gets pip's own network handling (an index that is down gives no links): the
     event says deleted, the damaged page is never used, and nothing loops."""
@@ -379,3 +379,37 @@ def test_a_rotted_page_whose_index_is_down_for_the_refetch_stays_deleted(
     assert scene.index.count(f"/simple/{PROJECT}/") == 1, scene.index.counts()
     assert scene.index.count(f"/files/{wrong}") == 0, scene.index.counts()
     assert not page.exists() and not cache.body_path(page).exists()
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(("python", "pip"), new_python_params(("26.3",)))
+def test_a_rotted_body_is_fetched_again_on_the_newest_pythons(
+    python: str, pip: str, scene_for: Callable[..., Scene]
+) -> None:
+    """Python 3.14 and 3.15 (Debian's builds, run by .ci/pythons): recorded when stored, caught
+    while pip reads it, in ``pip download`` and in ``pip install`` (past pip 26.3's barrier)."""
+    scene = scene_for(pip, python)
+    assert_clean_exit(scene.download("fill"))
+    assert cache.read_entry(scene.entry)["pip-cache-guard"]["sha256"] == scene.wheel.sha256
+    cache.flip_body_byte(scene.entry, legacy=scene.legacy)
+
+    result = scene.download("heal")
+
+    assert_clean_exit(result)
+    assert scene.saved("heal") == scene.wheel.path.read_bytes()
+    assert outcomes(read_report(scene.files.report("heal"))) == {
+        cache.cache_key(scene.url): ("bad-body", "refetched")
+    }
+    cache.flip_body_byte(scene.entry, legacy=scene.legacy)
+    target = scene.root / "target"
+    args = ["install", "--no-deps", "--target", str(target), PROJECT]
+    installed = run_pip(
+        scene.venv, args, scene.cache_dir, scene.index, scene.files.env(report="install")
+    )
+    assert_clean_exit(installed)
+    assert outcomes(read_report(scene.files.report("install"))) == {
+        cache.cache_key(scene.url): ("bad-body", "refetched")
+    }
+    with zipfile.ZipFile(scene.wheel.path) as original:
+        payload = original.read("guardtest_alpha/payload.bin")
+    assert (target / "guardtest_alpha" / "payload.bin").read_bytes() == payload
