@@ -22,7 +22,7 @@ def run(
     description: str,
     prefix: str,
     measure: Callable[[argparse.Namespace, Path], int],
-    options: Callable[[argparse.ArgumentParser], object] = list,
+    options: Callable[[argparse.ArgumentParser], object] | None = None,
 ) -> int:
     """Parse the shared options (and the script's own, added by ``options``) and call
     ``measure(args, tmp)`` in a temporary directory."""
@@ -35,7 +35,8 @@ def run(
         type=Path,
         help="another build of the guard (e.g. main's) timed in the same run, in its own venv",
     )
-    options(parser)
+    if options is not None:
+        options(parser)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix=prefix))
     try:
