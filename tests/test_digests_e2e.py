@@ -296,12 +296,14 @@ def test_a_rotted_page_that_still_parses_is_fetched_again_in_the_same_run(
 
     assert_clean_exit(result)
     assert scene.saved("heal") == scene.wheel.path.read_bytes()
-    assert f"  - {PROJECT}/: bad-page, refetched" in summary_block(result.stderr), result.stderr
+    line = f"  - {PROJECT}/: bad-page, refetched (checked against {RECORD_SOURCE})"
+    assert line in summary_block(result.stderr), result.stderr
     report = read_report(scene.files.report("heal"))
     key = cache.cache_key(scene.index.project_url(PROJECT))
     assert outcomes(report) == {key: ("bad-page", "refetched")}
     (event,) = report["events"]
     assert f"the cached page does not match {RECORD_SOURCE}" in event["reason"], event
+    assert event["digest"] == RECORD_SOURCE, event
     assert event["cache_file"] == str(page)
     # The damaged copy came from the cache (a 304 where pip revalidates); then the page once
     # more, in full; the right file came from the cache, the wrong one was never asked for.
@@ -373,7 +375,7 @@ def test_a_rotted_page_whose_index_is_down_for_the_refetch_stays_deleted(
     assert result.returncode == 1 and "Traceback" not in result.stderr, describe(result)
     assert "No matching distribution found" in result.stderr, describe(result)
     block = summary_block(result.stderr)
-    assert f"  - {PROJECT}/: bad-page, deleted" in block, block
+    assert f"  - {PROJECT}/: bad-page, deleted (checked against {RECORD_SOURCE})" in block, block
     key = cache.cache_key(scene.index.project_url(PROJECT))
     assert outcomes(read_report(scene.files.report("down"))) == {key: ("bad-page", "deleted")}
     assert scene.index.count(f"/simple/{PROJECT}/") == 1, scene.index.counts()

@@ -169,7 +169,7 @@ def keep_refetch(evicted: Any, what_followed: tuple[str, str, str]) -> None:
         action,
         evicted.bytes_freed,
         mark,
-        getattr(evicted, "digest", ""),
+        evicted.digest,
     )
 
 

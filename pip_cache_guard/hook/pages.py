@@ -41,7 +41,8 @@ def note_page(url: str, response: Any) -> None:
 class PageRefetch:
     """A damaged cached page, evicted: pip's own code is to fetch it once more."""
 
-    __slots__ = ("bytes_freed", "cache_dir", "cache_file", "fingerprint", "key", "reason", "url")
+    __slots__ = ("bytes_freed", "cache_dir", "cache_file", "digest", "fingerprint", "key", "reason",
+                 "url")  # fmt: skip
 
     def __init__(
         self, url: str, cache_dir: str, key: str, cache_file: str, freed: int, reason: str,
@@ -49,6 +50,7 @@ class PageRefetch:
     ) -> None:  # fmt: skip
         self.url, self.cache_dir, self.key, self.cache_file = url, cache_dir, key, cache_file
         self.bytes_freed, self.reason, self.fingerprint = freed, reason, fingerprint
+        self.digest = ""  # where the digest the body failed came from, if that was the reason
 
 
 @never_raises("pip cannot parse the cached page")
@@ -65,7 +67,10 @@ def settle_failed_digest(session: Any, url: str, response: Any) -> PageRefetch |
     if expected is None:
         return None
     reason = f"the cached page does not match {expected.source}"
-    return settle_page(lambda: (session, url), reason)
+    refetch = settle_page(lambda: (session, url), reason)
+    if refetch is not None:
+        refetch.digest = expected.source
+    return refetch
 
 
 @never_raises(None)
