@@ -50,7 +50,7 @@ def check_body(
         return BodyCheck("unverifiable") if status == 200 else NO_BODY
     if body_path is None:
         body: bytes = document["response"]["body"]
-        if expected.matches(_hasher(expected.algorithm, body).hexdigest()):
+        if expected.matches(digests.hasher(expected.algorithm, body).hexdigest()):
             return BodyCheck("verified")
         # The bad bytes are in the metadata file, which delete_entry re-reads before deleting.
         return _mismatch(expected, None, hashlib.sha256(data).hexdigest())
@@ -65,7 +65,7 @@ def check_body(
         return NO_BODY  # deleted since it was listed: by a pip that found it damaged, or rewrote it
     if (
         expected.matches(again)
-        or _identity(status) != _identity(status_again)
+        or entries.file_identity(status) != entries.file_identity(status_again)
         or entries.read_exact(metadata_path) != data
         or _maybe_being_written(metadata_path, status, now)
     ):
@@ -93,7 +93,7 @@ def _maybe_being_written(metadata_path: str, body: os.stat_result, now: float) -
 def _digests_of(path: str, algorithm: str, with_sha256: bool) -> tuple[str, os.stat_result, str]:
     """The file's digest by ``algorithm``, its status as opened, and (``with_sha256``: else the
     same digest again) its sha256, in one read; never through a final link."""
-    wanted = _hasher(algorithm)
+    wanted = digests.hasher(algorithm)
     proof = hashlib.sha256() if with_sha256 and algorithm != "sha256" else None
     descriptor = os.open(
         path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
@@ -108,12 +108,3 @@ def _digests_of(path: str, algorithm: str, with_sha256: bool) -> tuple[str, os.s
                 proof.update(view[:size])
     hexdigest = wanted.hexdigest()
     return hexdigest, status, proof.hexdigest() if proof is not None else hexdigest
-
-
-def _hasher(algorithm: str, data: bytes = b"") -> Any:
-    """hashlib's ``algorithm``: a digest to compare, not a secret (md5 works under FIPS too)."""
-    return hashlib.new(algorithm, data, usedforsecurity=False)
-
-
-def _identity(status: os.stat_result) -> tuple[int, int, int, int]:
-    return status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns

@@ -63,6 +63,12 @@ class Expected:
         return f"Expected({self.algorithm}:{self.hexdigest[:12]}…, {self.source!r})"
 
 
+def hasher(algorithm: str, data: bytes = b"") -> Any:
+    """hashlib's ``algorithm``: a digest to compare bytes with, not a secret (so an MD5 a server
+    sent can be checked under FIPS too)."""
+    return hashlib.new(algorithm, data, usedforsecurity=False)
+
+
 def record_of(body: bytes | bytearray | memoryview) -> dict[str, Any]:
     """The guard's record of a body it sees stored."""
     return {"sha256": hashlib.sha256(body).hexdigest(), "size": len(body)}

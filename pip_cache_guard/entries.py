@@ -77,7 +77,7 @@ def damage_fingerprint(metadata_path: str, diagnosed: bytes, read: os.stat_resul
     and mtime)."""
     digest = hashlib.sha256(os.fsencode(metadata_path) + b"\0" + diagnosed)
     if read is not None:
-        digest.update("\0{}:{}:{}".format(*_identity(read)).encode())
+        digest.update("\0{}:{}:{}".format(*file_identity(read)).encode())
     return digest.hexdigest()[:32]
 
 
@@ -125,7 +125,7 @@ def _size(path: str) -> int | None:
         return None
 
 
-def _identity(status: os.stat_result) -> tuple[int, int, int]:
+def file_identity(status: os.stat_result) -> tuple[int, int, int]:
     """What tells one version of a file from the next: pip writes each by renaming a new file
     into place (inode, size and mtime)."""
     return status.st_ino, status.st_size, status.st_mtime_ns
@@ -134,7 +134,7 @@ def _identity(status: os.stat_result) -> tuple[int, int, int]:
 def _same_identity(path: str, status: os.stat_result) -> bool:
     """Whether ``path`` still is the file ``status`` describes."""
     try:
-        return _identity(os.lstat(path)) == _identity(status)
+        return file_identity(os.lstat(path)) == file_identity(status)
     except OSError:
         return False
 
@@ -245,7 +245,7 @@ def delete_file(
 
 
 def same_file(status: os.stat_result) -> Callable[[str], bool]:
-    """A ``still_bad`` check: the claimed file is the one ``status`` describes (``_identity``:
+    """A ``still_bad`` check: the claimed file is the one ``status`` describes (``file_identity``:
     pip replaces the files it rewrites by renaming a new one into place)."""
     return lambda claimed: _same_identity(claimed, status)
 

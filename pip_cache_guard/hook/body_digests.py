@@ -19,7 +19,6 @@ from the cache to its downloader and back to the cache.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -47,7 +46,7 @@ class DigestingBody(wrapt.ObjectProxy):  # type: ignore[type-arg]
     def __init__(self, body: Any, expected: digests.Expected, size: int) -> None:
         super().__init__(body)
         self._self_expected = expected
-        self._self_hash: Any = hashlib.new(expected.algorithm)
+        self._self_hash: Any = digests.hasher(expected.algorithm)
         self._self_size, self._self_seen = size, 0
         self._self_verdict: bool | None = None
         self._self_watching = True

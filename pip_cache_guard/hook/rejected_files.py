@@ -15,6 +15,7 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable
 
+from pip_cache_guard import digests
 from pip_cache_guard.diagnose import Unpack, stored_body
 from pip_cache_guard.hook import (
     STATE,
@@ -28,7 +29,7 @@ from pip_cache_guard.hook import (
 )
 
 if TYPE_CHECKING:
-    from pip_cache_guard import digests, entries
+    from pip_cache_guard import entries
 
 
 class CachedDownload:
@@ -286,10 +287,10 @@ def _file_digest(path: str, algorithm: str = "sha256") -> str:
     with open(path, "rb") as handle:
         if algorithm == "sha256":
             return _digest(handle)
-        digest = hashlib.new(algorithm)  # a link's other algorithm (sha512, md5...): rare
+        digest = digests.hasher(algorithm)  # a link's other algorithm (sha512, md5...): rare
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
-        return digest.hexdigest()
+        return str(digest.hexdigest())
 
 
 def _digest(handle: Any) -> str:
