@@ -45,10 +45,6 @@ BODY_MODULES = [
 ]
 
 
-def is_legacy(pip_version: str) -> bool:
-    return tuple(int(part) for part in pip_version.split(".")[:2]) < (23, 3)
-
-
 SDIST_PROJECT = "guardtest-golf"
 POLICY_PROJECT = "guardtest-hotel"
 # What pip 26.3 says of an sdist whose tar member its data filter refuses (tarfile's PEP 706).
@@ -109,7 +105,7 @@ class Scene:
         self.venv, self.root, self.index, self.wheels = venv, root, index, wheels
         self.cache_dir = root / "pip-cache"
         self.files = GuardFiles(root)
-        self.legacy = is_legacy(venv.pip_version)
+        self.legacy = cache.is_legacy(venv.pip_version)
 
     def url(self, project: str, suffix: str = "") -> str:
         return self.index.file_url(self.wheels[project].filename + suffix)

@@ -53,11 +53,6 @@ PROJECTS = ["guardtest-alpha", "guardtest-bravo"]
 SDIST = "guardtest-india"
 
 
-def is_legacy(pip_version: str) -> bool:
-    """pip <= 23.2 keeps the body inside the metadata, under ``http/``."""
-    return tuple(int(part) for part in pip_version.split(".")[:2]) < (23, 3)
-
-
 @pytest.fixture(scope="module")
 def sdist(tmp_path_factory: pytest.TempPathFactory) -> BuiltSdist:
     """An sdist whose tar is stored, not compressed (gzip level 0), and whose installed
@@ -154,7 +149,7 @@ def test_entries_carrying_the_record_are_read_as_before_by_pips_without_the_guar
     """Written by a guarded pip, read by a pip of the same layout with the guard switched off,
     then by that pip where the guard was never installed: every file is a hit (not one request
     for it), saved byte for byte, and nothing rewritten."""
-    store, legacy = Cache(tmp_path, index), is_legacy(writer)
+    store, legacy = Cache(tmp_path, index), cache.is_legacy(writer)
     assert_clean_exit(store.download(guarded(writer), "fill"))
     wheels = [guardtest_wheels[project] for project in PROJECTS]
     stored: dict[Path, bytes] = {}
@@ -205,7 +200,7 @@ def test_a_later_write_by_a_pip_without_the_guard_leaves_the_entry_unverifiable_
     Then the index replaces the file (a new ETag): a pip without the guard stores the new bytes
     without a record. A guarded run after each is silent, keeps the entry, saves what the index
     serves."""
-    venv, store, legacy = guarded(pip), Cache(tmp_path, index), is_legacy(pip)
+    venv, store, legacy = guarded(pip), Cache(tmp_path, index), cache.is_legacy(pip)
     wheel = guardtest_wheels[PROJECTS[0]]
     entry = store.entry(wheel.filename, legacy)
     index.cache_control = "max-age=0"
@@ -252,7 +247,7 @@ def test_a_rotted_body_is_caught_when_a_guarded_pip_revalidates_the_entry(
     """``max-age=0``: pip revalidates, the index answers 304, pip serves the cached body and
     rewrites the metadata (the record carried over). A byte rotted in that body is caught on this
     path too: evicted, fetched once more, saved whole, and the entry recorded afresh."""
-    venv, store, legacy = guarded(pip), Cache(tmp_path, index), is_legacy(pip)
+    venv, store, legacy = guarded(pip), Cache(tmp_path, index), cache.is_legacy(pip)
     wheel = guardtest_wheels[PROJECTS[0]]
     entry = store.entry(wheel.filename, legacy)
     index.cache_control = "max-age=0"
@@ -424,7 +419,7 @@ def test_pip_install_of_a_damaged_no_hash_sdist_installs_the_original(
     never read, so pip without the guard builds and installs the damaged payload. With the guard,
     the body fails the record while pip downloads it; the entry is evicted and fetched once
     more, and the original is installed, in the same run."""
-    venv, legacy = guarded(pip), is_legacy(pip)
+    venv, legacy = guarded(pip), cache.is_legacy(pip)
     payload_name = f"{SDIST.replace('-', '_')}/payload.bin"
     original = sdist.installed[payload_name]
     store = Cache(tmp_path / "guarded", index)
@@ -470,7 +465,7 @@ def test_a_rotted_body_of_a_file_the_index_replaced_since_is_called_damage_not_t
     """The guard's record is its own word, not the index's: a fresh download that differs from it
     is a file the index replaced (a wheelhouse rebuilt in place), never proof that the index
     serves bad bytes. The rotted body is ``bad-body``, and the new file is saved and recorded."""
-    venv, store, legacy = guarded(pip), Cache(tmp_path, index), is_legacy(pip)
+    venv, store, legacy = guarded(pip), Cache(tmp_path, index), cache.is_legacy(pip)
     alpha = guardtest_wheels[PROJECTS[0]]
     assert_clean_exit(store.download(venv, "fill", projects=PROJECTS[:1]))
     entry = store.entry(alpha.filename, legacy)

@@ -32,10 +32,6 @@ PROJECT = "guardtest-alpha"
 RECORD_SOURCE = "the sha256 pip-cache-guard recorded when the entry was stored"
 
 
-def is_legacy(pip_version: str) -> bool:
-    return tuple(int(part) for part in pip_version.split(".")[:2]) < (23, 3)
-
-
 class Scene:
     """One guarded pip's venv, a cache of the test's own, a no-hash index, the guard's files."""
 
@@ -43,7 +39,7 @@ class Scene:
         self.venv, self.root, self.index, self.wheel = venv, root, index, wheel
         self.cache_dir = root / "pip-cache"
         self.files = GuardFiles(root)
-        self.legacy = is_legacy(venv.pip_version)
+        self.legacy = cache.is_legacy(venv.pip_version)
         self.url = index.file_url(wheel.filename)
         self.entry = cache.entry_path(self.cache_dir, self.url, legacy=self.legacy)
 

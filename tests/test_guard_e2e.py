@@ -54,11 +54,6 @@ CONFIGS = [
 ]
 
 
-def is_legacy(pip_version: str) -> bool:
-    """pip <= 23.2 keeps its HTTP cache in ``http/``, bodies inside the metadata file."""
-    return tuple(int(part) for part in pip_version.split(".")[:2]) < (23, 3)
-
-
 @dataclass(frozen=True)
 class Damage:
     """One way to damage one entry, and what the guard must report for it (None: no event)."""
@@ -154,7 +149,7 @@ class Scene:
 
     @property
     def legacy(self) -> bool:
-        return is_legacy(self.venv.pip_version)
+        return cache.is_legacy(self.venv.pip_version)
 
     def url(self, project: str, page: bool) -> str:
         if page:

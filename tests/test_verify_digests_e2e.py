@@ -44,7 +44,7 @@ class Scene:
         self.venv, self.root, self.index, self.wheels = venv, root, index, wheels
         self.cache_dir = root / "pip-cache"
         self.files = GuardFiles(root)
-        self.legacy = tuple(int(p) for p in venv.pip_version.split(".")[:2]) < (23, 3)
+        self.legacy = cache.is_legacy(venv.pip_version)
 
     def entry(self, project: str) -> Path:
         url = self.index.file_url(self.wheels[project].filename)

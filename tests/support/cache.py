@@ -46,6 +46,12 @@ def cache_key(url: str) -> str:
     return f"{scheme.lower()}://{authority.lower()}{request_uri}"
 
 
+def is_legacy(pip_version: str) -> bool:
+    """Whether this pip keeps its HTTP cache in ``http/``, bodies inside the metadata files
+    (pip <= 23.2), rather than in ``http-v2/`` with ``.body`` files."""
+    return tuple(int(part) for part in pip_version.split(".")[:2]) < (23, 3)
+
+
 def cache_root(cache_dir: Path, *, legacy: bool = False) -> Path:
     """``<cache>/http-v2`` (pip >= 23.3) or ``<cache>/http`` (pip <= 23.2)."""
     return cache_dir / (HTTP_LEGACY if legacy else HTTP_V2)
